@@ -1,0 +1,38 @@
+# One command to run the console, one to run the tests; both create .venv and install into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: run test install install-dev headless bench clean
+
+run: $(VENV)/.installed          ## install and start the console with demo panels
+	$(BIN)/centinela --demo
+
+headless: $(VENV)/.installed     ## the same receiver and workers with no UI
+	$(BIN)/centinela --headless --demo
+
+test: $(VENV)/.installed-dev     ## install what the tests need and run the whole suite
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed-dev    ## print the performance figures (not part of the tests)
+	$(BIN)/python bench/ack_latency.py
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Centinela needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,147 @@
+"""Command line: the console (default), headless service, and scriptable subcommands.
+
+Errors are one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sqlite3
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from centinela import __version__
+from centinela.config import Config, ConfigError, LoadedConfig, load_config, parse_endpoint, render_toml
+from centinela.data.migrate import SchemaTooNewError
+from centinela.data.store import StoreError
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class UsageError(Exception):
+    pass
+
+
+def _endpoint(text: str) -> str:
+    try:
+        parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _since(text: str) -> datetime:
+    """``30m``, ``2h``, ``1d`` ago, or an ISO date/time (local time when no zone is given)."""
+    match = _RELATIVE.match(text.strip())
+    if match:
+        return datetime.now().astimezone() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time (use e.g. 30m, 2h, 1d or 2026-11-29T08:00)") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
+    common.add_argument("--data-dir", type=Path, metavar="DIR", help="data folder (overrides the configuration)")
+
+    parser = argparse.ArgumentParser(
+        prog="centinela", parents=[common],
+        description="Alarm monitoring console and internet-service billing.",
+    )
+    parser.add_argument("--version", action="version", version=f"centinela {__version__}")
+    parser.add_argument("--tcp", action="append", type=_endpoint, metavar="HOST:PORT",
+                        help="listen for SIA DC-09 over TCP (repeatable; replaces the configured list)")
+    parser.add_argument("--udp", action="append", type=_endpoint, metavar="HOST:PORT",
+                        help="listen for SIA DC-09 over UDP (repeatable; replaces the configured list)")
+    parser.add_argument("--demo", action="store_true", help="add demo customers and simulated panels")
+    parser.add_argument("--headless", action="store_true", help="run receiver and workers without the console")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    events = commands.add_parser("events", parents=[common], help="list stored events, newest first")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
+    events.add_argument("--since", type=_since, metavar="TIME", help="only events received since TIME")
+
+    db = commands.add_parser("db", parents=[common], help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_commands.add_parser("migrate", parents=[common], help="apply pending schema migrations")
+
+    config = commands.add_parser("config", parents=[common], help="configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_commands.add_parser("show", parents=[common], help="print the effective configuration (secrets masked)")
+    return parser
+
+
+def effective_config(args: argparse.Namespace) -> LoadedConfig:
+    loaded = load_config(args.config)
+    config: Config = loaded.config
+    updates: dict[str, object] = {}
+    if args.data_dir is not None:
+        updates["data_dir"] = args.data_dir.expanduser()
+    receiver_updates: dict[str, object] = {}
+    if getattr(args, "tcp", None):
+        receiver_updates["tcp"] = args.tcp
+    if getattr(args, "udp", None):
+        receiver_updates["udp"] = args.udp
+    if receiver_updates:
+        updates["receiver"] = config.receiver.model_copy(update=receiver_updates)
+    if updates:
+        config = config.model_copy(update=updates)
+    return LoadedConfig(config, loaded.source, loaded.warnings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        loaded = effective_config(args)
+        for warning in loaded.warnings:
+            print(f"centinela: warning: {warning}", file=sys.stderr)
+        return _dispatch(args, loaded)
+    except (ConfigError, StoreError, SchemaTooNewError, UsageError) as exc:
+        print(f"centinela: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        print(f"centinela: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    config = loaded.config
+    if args.command == "config":
+        source = loaded.source or "embedded defaults"
+        print(f"# effective configuration (from {source})")
+        print(render_toml(config), end="")
+        return 0
+    if args.command == "db":
+        from centinela.commands import migrate_database
+
+        return asyncio.run(migrate_database(config))
+    if args.command == "events":
+        from centinela.commands import list_events
+
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        return asyncio.run(list_events(config, limit=args.limit, since=args.since, as_json=args.json))
+    if args.headless:
+        from centinela.headless import run_headless
+
+        return run_headless(config, demo=args.demo)
+    from centinela.console import run_console
+
+    return run_console(config, demo=args.demo)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+"""Start the operator console: logging to a file, then the Textual app hosting the runtime."""
+
+from __future__ import annotations
+
+import sys
+
+from centinela.config import Config
+from centinela.logs import setup_logging
+from centinela.runtime import Runtime
+
+
+def run_console(config: Config, *, demo: bool) -> int:
+    if not sys.stdout.isatty():
+        print("centinela: error: the console needs a terminal; use --headless for a service", file=sys.stderr)
+        return 2
+    setup_logging(config, to_stderr=False)
+    from centinela.tui.app import CentinelaApp
+
+    app = CentinelaApp(Runtime(config, demo=demo))
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,77 @@
+"""``centinela --headless``: the receiver and workers as a service, one log line per event."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from centinela.config import Config
+from centinela.data.records import EventRecord
+from centinela.logs import setup_logging
+from centinela.receiver.describe import describe_event
+from centinela.runtime import Runtime
+
+log = logging.getLogger("centinela.events")
+
+
+def event_log_line(event: EventRecord, lang: str) -> str:
+    """key=value pairs, values quoted when they hold spaces, so log tools can parse the line."""
+    fields = {
+        "id": event.id,
+        "account": event.account,
+        "protocol": event.protocol,
+        "code": event.code,
+        "qualifier": event.qualifier,
+        "zone": event.zone,
+        "user": event.user,
+        "partition": event.partition,
+        "priority": event.priority,
+        "status": event.status,
+        "customer": event.customer_name,
+        "unknown_account": event.unknown_account,
+        "suspended": event.service_suspended,
+        "description": describe_event(event.protocol, event.code, event.qualifier, lang),
+    }
+    parts = []
+    for key, value in fields.items():
+        if value is None or value is False:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f'{key}="{text}"' if " " in text or not text else f"{key}={text}")
+    return "event " + " ".join(parts)
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
+    await runtime.start()
+    assert runtime.store is not None
+    with runtime.store.events_hub.subscribe() as feed:
+        async def report() -> None:
+            while True:
+                for event in await feed.get():
+                    log.info(event_log_line(event, runtime.config.language))
+
+        reporter = asyncio.create_task(report())
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: closing listeners and flushing the store")
+            await runtime.stop()
+            reporter.cancel()
+            for batch in feed.drain():
+                for event in batch:
+                    log.info(event_log_line(event, runtime.config.language))
+
+
+def run_headless(config: Config, *, demo: bool) -> int:
+    setup_logging(config, to_stderr=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(Runtime(config, demo=demo), stop)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,90 @@
+"""The service both front-ends host: store, receivers, demo panels. The TUI and ``--headless``
+differ only in how they show what this produces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from centinela.config import Config, parse_endpoint
+from centinela.data.store import Store
+from centinela.data.timeutil import utcnow
+from centinela.receiver.dc09 import FrameReceived
+from centinela.receiver.decode import signals_from_frame
+from centinela.receiver.stats import ReceiverStats
+from centinela.receiver.tcp import TcpListener
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ListenerState:
+    label: str
+    up: bool
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Runtime:
+    config: Config
+    demo: bool = False
+    store: Store | None = None
+    stats: ReceiverStats = field(default_factory=ReceiverStats)
+    listeners: list[TcpListener] = field(default_factory=list)
+    listener_states: list[ListenerState] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.store = await Store.open(self.config.data_dir)
+        self.store.start()
+        for endpoint in self.config.receiver.tcp:
+            host, port = parse_endpoint(endpoint)
+            listener = TcpListener(
+                host, port, self._commit_frame, self.stats, idle_timeout=self.config.receiver.idle_timeout
+            )
+            try:
+                await listener.start()
+            except OSError as exc:
+                # A busy port must not keep the console from starting: operators still need
+                # the history, and the status bar says the listener is down.
+                log.error("cannot listen on tcp://%s: %s", endpoint, exc.strerror or exc)
+                self.listener_states.append(ListenerState(f"tcp://{endpoint}", False, exc.strerror or str(exc)))
+                continue
+            self.listeners.append(listener)
+            self.listener_states.append(ListenerState(listener.label, True))
+        if self.demo:
+            await self._start_demo()
+
+    async def _start_demo(self) -> None:
+        from centinela.demo import DemoPanels, seed_demo_accounts
+
+        assert self.store is not None
+        await seed_demo_accounts(self.store)
+        if not self.listeners:
+            log.error("demo panels not started: no TCP listener is up")
+            return
+        target = self.listeners[0]
+        host = "127.0.0.1" if target.host in ("0.0.0.0", "::", "") else target.host
+        panels = DemoPanels(host, target.bound_port, count=self.config.demo.panels, interval=self.config.demo.interval)
+        self._tasks.append(asyncio.create_task(panels.run(), name="demo-panels"))
+
+    async def _commit_frame(self, event: FrameReceived) -> None:
+        assert self.store is not None
+        signals = signals_from_frame(event.frame)
+        if signals:
+            await self.store.record(signals)
+        self.stats.last_signal_at = utcnow()
+
+    async def stop(self) -> None:
+        """Stop taking signals first, then commit what is in flight, then close the store."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for listener in self.listeners:
+            await listener.stop()
+        self.listeners.clear()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None

@@ -1,0 +1,62 @@
+"""Test helpers that talk to real parts: the store through SQL, panels through real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from centinela.data.store import Store
+
+
+async def add_monitored_customer(
+    store: Store,
+    account: str,
+    name: str,
+    *,
+    receiver: str | None = None,
+    line: str | None = None,
+    contract_state: str | None = "active",
+) -> int:
+    """A customer with an alarm account and (optionally) a monitoring contract; returns the account id."""
+    async with store.transaction() as db:
+        cursor = await db.execute("INSERT INTO customers (name) VALUES (?)", (name,))
+        customer_id = cursor.lastrowid
+        cursor = await db.execute(
+            "INSERT INTO alarm_accounts (account_number, receiver, line, customer_id) VALUES (?, ?, ?, ?)",
+            (account, receiver, line, customer_id),
+        )
+        account_id = cursor.lastrowid
+        if contract_state is not None:
+            await db.execute(
+                "INSERT INTO contracts (customer_id, service_kind, state, alarm_account_id)"
+                " VALUES (?, 'alarm', ?, ?)",
+                (customer_id, contract_state, account_id),
+            )
+    assert account_id is not None
+    return account_id
+
+
+async def exchange(host: str, port: int, payload: bytes, replies: int = 1, timeout: float = 5.0) -> list[bytes]:
+    """Send bytes as a panel would, collect ``replies`` CR-terminated answers, close."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        return [await asyncio.wait_for(reader.readuntil(b"\r"), timeout) for _ in range(replies)]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def no_reply(host: str, port: int, payload: bytes, wait: float = 0.5) -> bytes:
+    """Send bytes and return whatever came back within ``wait`` seconds (b"" for silence)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(4096), wait)
+        except TimeoutError:
+            return b""
+    finally:
+        writer.close()
+        await writer.wait_closed()

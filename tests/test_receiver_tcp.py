@@ -1,0 +1,118 @@
+"""End to end over real sockets on 127.0.0.1: frame in, commit, ACK out, row in the store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from centinela.config import Config, ReceiverConfig
+from centinela.data.timeutil import utcnow
+from centinela.receiver.crc import crc16_arc
+from centinela.receiver.dc09 import build_frame
+from centinela.runtime import Runtime
+from tests.helpers import add_monitored_customer, exchange
+
+REPLY = re.compile(rb'^\n([0-9A-F]{4})(0[0-9A-F]{3})("[^"]+".*)\r$', re.S)
+
+
+def check_reply(reply: bytes, token: str) -> bytes:
+    """A reply is itself a DC-09 frame: its CRC and length must be right."""
+    match = REPLY.match(reply)
+    assert match, reply
+    crc, length, body = match.groups()
+    assert int(crc, 16) == crc16_arc(body)
+    assert int(length, 16) == len(body)
+    assert body.startswith(f'"{token}"'.encode())
+    return body
+
+
+@pytest.fixture
+async def runtime(data_dir: Path) -> AsyncIterator[Runtime]:
+    config = Config(data_dir=data_dir, receiver=ReceiverConfig(tcp=["127.0.0.1:0"]))
+    running = Runtime(config)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def port(runtime: Runtime) -> int:
+    return runtime.listeners[0].bound_port
+
+
+async def test_contact_id_frame_is_stored_then_acked(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    await add_monitored_customer(runtime.store, "1234", "Ferretería Los Andes")
+    frame = build_frame("ADM-CID", "0042", receiver="12", line="3", account="1234",
+                        data="#1234|1130 01 004", timestamp=utcnow())
+    (reply,) = await exchange("127.0.0.1", port(runtime), frame)
+
+    body = check_reply(reply, "ACK")
+    assert body.startswith(b'"ACK"0042R12L3#1234[]')
+
+    (event,) = await runtime.store.recent_events(10)
+    assert (event.protocol, event.account, event.receiver, event.line, event.sequence) == (
+        "ADM-CID", "1234", "12", "3", "0042")
+    assert (event.code, event.qualifier, event.partition, event.zone, event.user) == ("130", "1", "01", "004", None)
+    assert event.customer_name == "Ferretería Los Andes"
+    assert not event.unknown_account
+    assert event.priority == 2 and event.status == "new"
+    assert event.raw == frame.decode().strip()
+
+
+async def test_sia_frame_with_user_and_partition(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    await add_monitored_customer(runtime.store, "AB12", "Panadería Central")
+    frame = build_frame("SIA-DCS", "0007", account="AB12", data="#AB12|Nri2/id5/OP", timestamp=utcnow())
+    (reply,) = await exchange("127.0.0.1", port(runtime), frame)
+    check_reply(reply, "ACK")
+    (event,) = await runtime.store.recent_events(10)
+    assert (event.protocol, event.code, event.partition, event.user) == ("SIA-DCS", "OP", "2", "5")
+    assert event.customer_name == "Panadería Central"
+    # an opening needs no operator: stored already closed
+    assert event.status == "resolved"
+
+
+async def test_unknown_account_is_stored_flagged_and_urgent(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    frame = build_frame("ADM-CID", "0001", account="9999", data="#9999|1602 00 000", timestamp=utcnow())
+    (reply,) = await exchange("127.0.0.1", port(runtime), frame)
+    check_reply(reply, "ACK")
+    (event,) = await runtime.store.recent_events(10)
+    assert event.unknown_account and event.customer_name is None
+    # a periodic test is informational, but from an unknown account someone must look
+    assert event.priority <= 2 and event.status == "new"
+
+
+async def test_several_frames_in_one_write_and_one_split_across_writes(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    frames = [
+        build_frame("ADM-CID", f"{n:04d}", account="5555", data=f"#5555|1130 01 00{n}", timestamp=utcnow())
+        for n in range(1, 4)
+    ]
+    replies = await exchange("127.0.0.1", port(runtime), b"".join(frames), replies=3)
+    assert [check_reply(r, "ACK")[5:9] for r in replies] == [b"0001", b"0002", b"0003"]
+    assert [e.zone for e in await runtime.store.recent_events(10)] == ["003", "002", "001"]
+
+
+async def test_garbage_and_bad_crc_get_nak_and_nothing_is_stored(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    (reply,) = await exchange("127.0.0.1", port(runtime), b"\nthis is not a frame\r")
+    body = check_reply(reply, "NAK")
+    # the NAK carries the receiver's clock so the panel can correct its own
+    stamp = re.search(rb"_(\d\d:\d\d:\d\d,\d\d-\d\d-\d{4})", body)
+    assert stamp
+    sent_at = datetime.strptime(stamp.group(1).decode(), "%H:%M:%S,%m-%d-%Y").replace(tzinfo=UTC)
+    assert abs((sent_at - utcnow()).total_seconds()) < 5
+
+    good = build_frame("ADM-CID", "0009", account="1234", data="#1234|1130 01 004", timestamp=utcnow())
+    corrupted = good[:1] + (b"0000" if good[1:5] != b"0000" else b"FFFF") + good[5:]
+    (reply,) = await exchange("127.0.0.1", port(runtime), corrupted)
+    check_reply(reply, "NAK")
+    assert await runtime.store.recent_events(10) == []
+    assert runtime.stats.protocol_errors == 2
