@@ -14,6 +14,9 @@ from centinela.receiver.dc09 import FrameReceived
 from centinela.receiver.decode import signals_from_frame
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.tcp import TcpListener
+from centinela.receiver.udp import UdpListener
+
+Listener = TcpListener | UdpListener
 
 log = logging.getLogger(__name__)
 
@@ -31,40 +34,51 @@ class Runtime:
     demo: bool = False
     store: Store | None = None
     stats: ReceiverStats = field(default_factory=ReceiverStats)
-    listeners: list[TcpListener] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
     listener_states: list[ListenerState] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.store = await Store.open(self.config.data_dir)
         self.store.start()
-        for endpoint in self.config.receiver.tcp:
+        receiver = self.config.receiver
+        for endpoint in receiver.tcp:
             host, port = parse_endpoint(endpoint)
-            listener = TcpListener(
-                host, port, self._commit_frame, self.stats, idle_timeout=self.config.receiver.idle_timeout
+            await self._listen(
+                f"tcp://{endpoint}",
+                TcpListener(host, port, self._commit_frame, self.stats, idle_timeout=receiver.idle_timeout),
             )
-            try:
-                await listener.start()
-            except OSError as exc:
-                # A busy port must not keep the console from starting: operators still need
-                # the history, and the status bar says the listener is down.
-                log.error("cannot listen on tcp://%s: %s", endpoint, exc.strerror or exc)
-                self.listener_states.append(ListenerState(f"tcp://{endpoint}", False, exc.strerror or str(exc)))
-                continue
-            self.listeners.append(listener)
-            self.listener_states.append(ListenerState(listener.label, True))
+        for endpoint in receiver.udp:
+            host, port = parse_endpoint(endpoint)
+            await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats))
         if self.demo:
             await self._start_demo()
+
+    async def _listen(self, configured: str, listener: Listener) -> None:
+        try:
+            await listener.start()
+        except OSError as exc:
+            # A busy port must not keep the console from starting: operators still need the
+            # history, and the status bar shows the listener as down.
+            log.error("cannot listen on %s: %s", configured, exc.strerror or exc)
+            self.listener_states.append(ListenerState(configured, False, exc.strerror or str(exc)))
+            return
+        self.listeners.append(listener)
+        self.listener_states.append(ListenerState(listener.label, True))
+
+    @property
+    def tcp_listeners(self) -> list[TcpListener]:
+        return [listener for listener in self.listeners if isinstance(listener, TcpListener)]
 
     async def _start_demo(self) -> None:
         from centinela.demo import DemoPanels, seed_demo_accounts
 
         assert self.store is not None
         await seed_demo_accounts(self.store)
-        if not self.listeners:
+        if not self.tcp_listeners:
             log.error("demo panels not started: no TCP listener is up")
             return
-        target = self.listeners[0]
+        target = self.tcp_listeners[0]
         host = "127.0.0.1" if target.host in ("0.0.0.0", "::", "") else target.host
         panels = DemoPanels(host, target.bound_port, count=self.config.demo.panels, interval=self.config.demo.interval)
         self._tasks.append(asyncio.create_task(panels.run(), name="demo-panels"))

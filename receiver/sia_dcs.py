@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from centinela.receiver.dc09 import split_account
 
-_EVENT = re.compile(r"([A-Z]{2})(\d*)")
+_EVENT = re.compile(r"([A-Z]{2})([0-9]*)")
 _EVENT_CODE = re.compile(r"[A-Z]{2}")
 _MODIFIER = re.compile(r"([a-z]{2})([0-9:]*)")
 _NAME = re.compile(r"\^([^\^]*)\^")
-_TIME = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?")
 
 
 @dataclass(frozen=True, slots=True)
