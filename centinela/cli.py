@@ -48,15 +48,21 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(default: object) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=default)
     common.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     common.add_argument("--data-dir", type=Path, metavar="DIR", help="data folder (overrides the configuration)")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="centinela", parents=[common],
+        prog="centinela", parents=[_common_options(None)],
         description="Alarm monitoring console and internet-service billing.",
     )
+    # Subcommands accept the common options too ("centinela events --data-dir X"); there they
+    # default to SUPPRESS so they do not overwrite a value given before the subcommand.
+    common = _common_options(argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"centinela {__version__}")
     parser.add_argument("--tcp", action="append", type=_endpoint, metavar="HOST:PORT",
                         help="listen for SIA DC-09 over TCP (repeatable; replaces the configured list)")
@@ -143,5 +149,3 @@ def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return run_console(config, demo=args.demo)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())

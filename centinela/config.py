@@ -69,7 +69,7 @@ class OdooConfig(_Section):
 
 class DemoConfig(_Section):
     panels: int = Field(default=6, ge=1, le=200)
-    interval: float = Field(default=4.0, gt=0, description="mean seconds between signals of one panel")
+    interval: float = Field(default=8.0, gt=0, description="mean seconds between signals of one panel")
 
 
 class Config(_Section):

@@ -568,7 +568,17 @@ class DC09Connection:
 
         end = buffer.find(b"\r", 1)
         restart = buffer.find(b"\n", 1)
-        if restart >= 0 and (end < 0 or restart < end):
+        cut_short = restart >= 0 and (end < 0 or restart < end)
+        # Bytes of this frame seen without its CR. Deciding on this count alone gives the same
+        # events whether the stream came in one read or one byte at a time.
+        unterminated = restart if cut_short else end if end >= 0 else len(buffer)
+        if unterminated >= self._max_frame:
+            head = bytes(buffer[: self._max_frame])
+            del buffer[: self._max_frame]
+            self._discarding = True
+            self._reject(Rejection.TOO_LONG, f"no CR within {self._max_frame} bytes", head)
+            return True
+        if cut_short:
             # A new LF before this frame's CR: the panel abandoned the frame. No reply, since the
             # panel would take a NAK as the answer to the frame that follows.
             cut = bytes(buffer[:restart])
@@ -579,19 +589,10 @@ class DC09Connection:
                 )
             return True
         if end < 0:
-            if len(buffer) < self._max_frame:
-                return False
-            head = bytes(buffer[: self._max_frame])
-            buffer.clear()
-            self._discarding = True
-            self._reject(Rejection.TOO_LONG, f"no CR within {self._max_frame} bytes", head)
-            return True
+            return False
 
         raw = bytes(buffer[: end + 1])
         del buffer[: end + 1]
-        if len(raw) > self._max_frame:
-            self._reject(Rejection.TOO_LONG, f"frame of {len(raw)} bytes", raw)
-            return True
         try:
             frame = parse_frame(raw, key_for=self._key_for, supported_tokens=self._supported)
             self._check_window(frame)

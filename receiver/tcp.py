@@ -32,6 +32,9 @@ class TcpListener:
     read_size: int = 65536
     _server: asyncio.Server | None = None
     _connections: set[asyncio.Task[None]] = field(default_factory=set)
+    _reading: set[asyncio.Task[None]] = field(default_factory=set)
+    """Connections waiting for bytes: safe to cancel, nothing of theirs is half done."""
+    _closing: bool = False
 
     @property
     def bound_port(self) -> int:
@@ -49,11 +52,12 @@ class TcpListener:
         log.info("listening for DC-09 on %s", self.label)
 
     async def stop(self) -> None:
-        """Stop accepting, then let each connection finish the frame it is committing."""
+        """Stop accepting; connections committing a frame finish it (and ACK), idle ones close."""
         if self._server is None:
             return
+        self._closing = True
         self._server.close()
-        for task in list(self._connections):
+        for task in list(self._reading):
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
@@ -68,12 +72,15 @@ class TcpListener:
         codec = DC09Connection(key_for=self.key_for)
         self.stats.connections += 1
         try:
-            while True:
+            while not self._closing:
+                self._reading.add(task)
                 try:
                     data = await asyncio.wait_for(reader.read(self.read_size), self.idle_timeout)
                 except TimeoutError:
                     log.info("closing idle DC-09 link from %s", peer)
                     break
+                finally:
+                    self._reading.discard(task)
                 if not data:
                     break
                 codec.receive_data(data)
@@ -82,6 +89,10 @@ class TcpListener:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("DC-09 link from %s dropped: %s", peer, exc)
+        except asyncio.CancelledError:
+            # Only cancelled while waiting for bytes (see stop): nothing is lost. Returning
+            # normally keeps asyncio's stream callback from logging a spurious error.
+            pass
         finally:
             self.stats.connections -= 1
             self._connections.discard(task)

@@ -30,6 +30,12 @@ async def wait_for(condition, timeout: float = 3.0) -> None:  # type: ignore[no-
 
 
 def row_text(table: LiveTable, row_id: int) -> list[str]:
+    """Every cell of the row, including columns hidden at narrow widths."""
+    return [str(cell) for cell in table.cells(row_id)]
+
+
+def shown_text(table: LiveTable, row_id: int) -> list[str]:
+    """The cells as the table displays them."""
     return [str(cell) for cell in table.get_row(str(row_id))]
 
 
@@ -106,3 +112,6 @@ async def test_existing_history_is_shown_at_start(data_dir: Path) -> None:
         await wait_for(lambda: events.row_count == 1)
         (event_id,) = events.row_ids()
         assert row_text(events, event_id)[3] == "Residencia Ortiz"
+        # at 80 columns the id and partition columns give way to the customer and event
+        shown = shown_text(events, event_id)
+        assert len(shown) == 7 and "Residencia Ortiz" in shown and shown[3].startswith("FA ")

@@ -16,11 +16,22 @@ from centinela.runtime import Runtime
 from centinela.tui.bindings import localize_bindings
 from centinela.tui.present import PriorityLook, event_cells, local_time
 from centinela.tui.texts import Texts
-from centinela.tui.widgets.live_table import LiveTable
+from centinela.tui.widgets.live_table import ColumnSpec, LiveTable
 from centinela.tui.widgets.status_bar import StatusBar, status_text
 
-EVENT_COLUMNS = ("col.id", "col.time", "col.account", "col.customer", "col.event", "col.zone",
-                 "col.partition", "col.priority", "col.status")
+# (text key, fixed width or None for flexible, narrowest table that still shows it); the order
+# matches tui.present.event_cells.
+EVENT_COLUMNS: tuple[tuple[str, int | None, int], ...] = (
+    ("col.id", 7, 120),
+    ("col.time", 8, 0),
+    ("col.account", 6, 0),
+    ("col.customer", None, 0),
+    ("col.event", None, 0),
+    ("col.zone", 4, 0),
+    ("col.partition", 4, 100),
+    ("col.priority", 9, 0),
+    ("col.status", 7, 0),
+)
 FEED_SIZE = 500
 
 
@@ -46,7 +57,7 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         t = self.texts
-        columns = [t(key) for key in EVENT_COLUMNS]
+        columns = [ColumnSpec(t(key), width, shown_from) for key, width, shown_from in EVENT_COLUMNS]
         yield Header()
         with TabbedContent(initial="events"):
             with TabPane(t("tab.events"), id="events"):

@@ -1,14 +1,50 @@
-"""A DataTable for a live feed: rows keyed by event id, kept in a given order, capped in size."""
+"""A DataTable for a live feed: rows keyed by event id, kept in a given order, capped in size,
+with columns that fit the terminal (fixed ones, flexible ones, and ones dropped when narrow)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
 Cells = Sequence[Text | str]
+CELL_PADDING = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    label: str
+    width: int | None = None
+    """Fixed width; None shares what is left with the other flexible columns."""
+    shown_from: int = 0
+    """Hide the column when the table is narrower than this (80-column terminals)."""
+
+
+def fit_columns(specs: Sequence[ColumnSpec], total: int) -> list[tuple[int, int]]:
+    """(spec index, width) of the columns to show in ``total`` cells. Flexible columns split the
+    remainder (less room for the scrollbar) equally and never shrink below 8 cells."""
+    shown = [(i, spec) for i, spec in enumerate(specs) if total >= spec.shown_from]
+    fixed = sum(spec.width or 0 for _, spec in shown) + 2 * CELL_PADDING * len(shown)
+    flexible = [i for i, spec in shown if spec.width is None]
+    share = max(8, (total - fixed - 2) // len(flexible)) if flexible else 0
+    return [(i, spec.width if spec.width is not None else share) for i, spec in shown]
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """A cell that carries its row's sort key: DataTable's sort sees cell values, not row keys."""
+
+    text: Text
+    sort_key: Hashable
+
+    def __rich__(self) -> Text:
+        return self.text
+
+    def __str__(self) -> str:
+        return str(self.text)
 
 
 class LiveTable(DataTable[Text | str]):
@@ -20,52 +56,78 @@ class LiveTable(DataTable[Text | str]):
 
     def __init__(
         self,
-        columns: Sequence[str],
+        columns: Sequence[ColumnSpec],
         *,
         order: Callable[[int], Hashable],
         reverse: bool = False,
         capacity: int = 500,
         id: str | None = None,
     ) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        self._column_labels = tuple(columns)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
+        self._specs = tuple(columns)
         self._order = order
         self._reverse = reverse
         self._capacity = capacity
+        self._rows: dict[int, Cells] = {}
         self._sort_keys: dict[int, Hashable] = {}
+        self._layout: list[tuple[int, int]] = []
 
-    def on_mount(self) -> None:
-        self.add_columns(*self._column_labels)
+    def on_resize(self, event: events.Resize) -> None:
+        layout = fit_columns(self._specs, event.size.width)
+        if layout != self._layout:
+            self._layout = layout
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.clear(columns=True)
+        for index, width in self._layout:
+            self.add_column(self._specs[index].label, width=width, key=str(index))
+        for row_id, cells in self._rows.items():
+            self._add(row_id, cells)
+        self._sort()
+
+    def _add(self, row_id: int, cells: Cells) -> None:
+        # Plain strings would be parsed as Rich markup: a customer called "[x]" must show as is.
+        shown = [Text(cell) if isinstance(cell, str) else cell for cell in (cells[i] for i, _ in self._layout)]
+        shown[0] = _Keyed(shown[0], self._sort_keys[row_id])
+        self.add_row(*shown, key=str(row_id))
 
     def upsert(self, rows: Iterable[tuple[int, Cells]]) -> None:
         for row_id, cells in rows:
-            key = str(row_id)
-            if row_id in self._sort_keys:
-                self.remove_row(key)
-            self.add_row(*cells, key=key)
+            if row_id in self._rows and self._layout:
+                self.remove_row(str(row_id))
+            self._rows[row_id] = cells
             self._sort_keys[row_id] = self._order(row_id)
+            if self._layout:
+                self._add(row_id, cells)
         self._trim()
-        self.sort(key=self._row_order, reverse=self._reverse)
+        self._sort()
 
     def discard(self, row_ids: Iterable[int]) -> None:
         for row_id in row_ids:
-            if self._sort_keys.pop(row_id, None) is not None:
-                try:
+            if self._rows.pop(row_id, None) is not None:
+                del self._sort_keys[row_id]
+                if self._layout:
                     self.remove_row(str(row_id))
-                except RowDoesNotExist:
-                    pass
 
     def row_ids(self) -> list[int]:
         """Row ids in display order."""
+        if not self._layout:
+            return sorted(self._rows, key=self._sort_keys.__getitem__, reverse=self._reverse)
         return [int(str(row.key.value)) for row in self.ordered_rows]
 
-    def _row_order(self, cells: Sequence[Text | str]) -> Hashable:
-        return self._sort_keys[int(str(cells[0]))]
+    def cells(self, row_id: int) -> Cells:
+        """All of a row's cells, including those of columns hidden at this width."""
+        return self._rows[row_id]
+
+    def _sort(self) -> None:
+        if self._layout:
+            self.sort(str(self._layout[0][0]), key=lambda cell: cell.sort_key, reverse=self._reverse)
 
     def _trim(self) -> None:
-        excess = len(self._sort_keys) - self._capacity
+        excess = len(self._rows) - self._capacity
         if excess <= 0:
             return
         # Drop the rows that would sort last: the oldest in a newest-first feed.
-        ranked = sorted(self._sort_keys, key=self._sort_keys.__getitem__, reverse=not self._reverse)
+        ranked = sorted(self._rows, key=self._sort_keys.__getitem__, reverse=not self._reverse)
         self.discard(ranked[:excess])

@@ -1,0 +1,3 @@
+from centinela.cli import main
+
+raise SystemExit(main())
