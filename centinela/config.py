@@ -50,6 +50,7 @@ class ReceiverConfig(_Section):
     tcp: list[str] = Field(default_factory=lambda: ["0.0.0.0:12000"])
     udp: list[str] = Field(default_factory=list)
     idle_timeout: float = Field(default=300.0, gt=0, description="seconds a silent TCP link stays open")
+    supervision_interval: float = Field(default=30.0, gt=0, description="seconds between late-to-test sweeps")
 
     @field_validator("tcp", "udp")
     @classmethod

@@ -48,7 +48,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
     with runtime.store.events_hub.subscribe() as feed:
         async def report() -> None:
             while True:
-                for event in await feed.get():
+                for event in (await feed.get()).added:
                     log.info(event_log_line(event, runtime.config.language))
 
         reporter = asyncio.create_task(report())
@@ -58,8 +58,8 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
             log.info("stopping: closing listeners and flushing the store")
             await runtime.stop()
             reporter.cancel()
-            for batch in feed.drain():
-                for event in batch:
+            for changes in feed.drain():
+                for event in changes.added:
                     log.info(event_log_line(event, runtime.config.language))
 
 

@@ -8,7 +8,9 @@ import logging
 from dataclasses import dataclass, field
 
 from centinela.config import Config, parse_endpoint
+from centinela.data.event_writer import LinkTest
 from centinela.data.store import Store
+from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import FrameReceived
 from centinela.receiver.decode import signals_from_frame
@@ -51,6 +53,7 @@ class Runtime:
         for endpoint in receiver.udp:
             host, port = parse_endpoint(endpoint)
             await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats))
+        self._tasks.append(asyncio.create_task(self._supervise(), name="supervision"))
         if self.demo:
             await self._start_demo()
 
@@ -83,11 +86,24 @@ class Runtime:
         panels = DemoPanels(host, target.bound_port, count=self.config.demo.panels, interval=self.config.demo.interval)
         self._tasks.append(asyncio.create_task(panels.run(), name="demo-panels"))
 
+    async def _supervise(self) -> None:
+        """Look for accounts late to test, for as long as the runtime runs."""
+        assert self.store is not None
+        while True:
+            try:
+                late = await self.store.run_writer_job(late_to_test_sweep)
+                if late:
+                    log.warning("%d account(s) late to test", len(late))
+            except Exception:  # noqa: BLE001 - supervision must outlive one failed sweep
+                log.exception("late-to-test sweep failed")
+            await asyncio.sleep(self.config.receiver.supervision_interval)
+
     async def _commit_frame(self, event: FrameReceived) -> None:
         assert self.store is not None
-        signals = signals_from_frame(event.frame)
-        if signals:
-            await self.store.record(signals)
+        frame = event.frame
+        signals = signals_from_frame(frame)
+        link_test = None if signals else LinkTest(frame.account, frame.receiver, frame.line or None)
+        await self.store.record(signals, link_test=link_test)
         self.stats.last_signal_at = utcnow()
 
     async def stop(self) -> None:

@@ -1,7 +1,8 @@
 """Contact ID and SIA event-code catalogues: what a code means, how urgent it is, what it restores.
 
 The tables live in ``catalogs/contact_id.csv`` (Ademco Contact ID, SIA DC-05 event codes) and
-``catalogs/sia.csv`` (SIA DC-03 two-letter codes). They are read once, on first use, from the
+``catalogs/sia.csv`` (SIA DC-03 two-letter codes), plus ``catalogs/system.csv``: the events the
+central station raises itself (late to test, receiver link lost). They are read once, on first use, from the
 installed package data, and checked as they load: a bad row fails loudly with file and line.
 
 Priority levels (1 = most urgent), the same scale the store and the screens use:
@@ -43,7 +44,7 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-Family = Literal["cid", "sia"]
+Family = Literal["cid", "sia", "sys"]
 Number = Literal["zone", "user", "none"]
 
 PRIORITY_LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
@@ -58,10 +59,11 @@ CATEGORIES: frozenset[str] = frozenset(
     }
 )
 
-_FILES: dict[str, str] = {"cid": "contact_id.csv", "sia": "sia.csv"}
+_FILES: dict[str, str] = {"cid": "contact_id.csv", "sia": "sia.csv", "sys": "system.csv"}
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "cid": ("code", "priority", "number", "category", "es", "en"),
     "sia": ("code", "priority", "number", "category", "restore_of", "es", "en"),
+    "sys": ("code", "priority", "number", "category", "restore_of", "es", "en"),
 }
 _UNKNOWN_TEXT = {"es": "Código desconocido {code}", "en": "Unknown code {code}"}
 _NO_CODE_TEXT = {"es": "Sin código", "en": "No code"}
@@ -175,11 +177,12 @@ def parse_table(family: Family, lines: Iterable[str], source: str) -> dict[str, 
 
 def _row_to_info(family: Family, row: dict[str, str], where: str) -> CodeInfo:
     code = _normalize(row["code"])
-    valid_code = (
-        len(code) == 3 and code.isdigit()
-        if family == "cid"
-        else len(code) == 2 and code.isascii() and code.isalpha()
-    )
+    if family == "cid":
+        valid_code = len(code) == 3 and code.isdigit()
+    elif family == "sia":
+        valid_code = len(code) == 2 and code.isascii() and code.isalpha()
+    else:
+        valid_code = 2 <= len(code) <= 16 and code.replace("-", "").isalpha() and code.isascii()
     if not valid_code:
         raise CatalogError(f"{where}: bad {family} code {row['code']!r}")
     try:

@@ -72,8 +72,14 @@ def match_account(
     return best[1] if best else None
 
 
+SYSTEM_PROTOCOL = "SYSTEM"
+"""Events the central station raises itself (late to test, receiver link lost)."""
+
+
 def family_of(protocol: str) -> catalog.Family | None:
-    """Which code table a protocol's codes come from (Contact ID or SIA), if any."""
+    """Which code table a protocol's codes come from (Contact ID, SIA or our own), if any."""
+    if protocol == SYSTEM_PROTOCOL:
+        return "sys"
     if protocol.endswith("CID"):
         return "cid"
     if protocol.endswith("SIA") or protocol.endswith("DCS"):
@@ -114,6 +120,6 @@ def priority_of(
                 level = max(level, 5 if info.category in _LIFE_SAFETY else 6)
             elif signal.qualifier == "6":
                 level = max(level, 5)
-    if match is None:
+    if match is None and signal.protocol != SYSTEM_PROTOCOL:
         level = min(level, HIGH)
     return level

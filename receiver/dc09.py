@@ -67,7 +67,8 @@ _PAD_FORBIDDEN: Final = frozenset(b"|[]")
 _PAD_ALPHABET: Final = (string.ascii_letters + string.digits).encode("ascii")
 # Real panels follow CR with NUL (ioBroker.sia issue #11 capture ends in 0x0D 0x00), and some
 # send blank lines; between frames these are filler, not garbage worth a NAK.
-_FILLER: Final = frozenset(b"\x00\r \t")
+_FILLER_BYTES: Final = b"\x00\r \t"
+_FILLER: Final = frozenset(_FILLER_BYTES)
 
 _TIMESTAMP_FORMAT: Final = "%H:%M:%S,%m-%d-%Y"
 _TIMESTAMP = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})")
@@ -332,13 +333,15 @@ def build_nak(now: datetime) -> bytes:
 # --------------------------------------------------------------------------- parsing
 
 
-def _split_blocks(rest: str, header: FrameHeader, failure: Rejection) -> tuple[str, ...]:
-    """Return (data, *extended, timestamp-or-"") from ``data][X..]..._ts``."""
+def _split_blocks(
+    rest: str, header: FrameHeader, failure: Rejection
+) -> tuple[str, tuple[str, ...], str]:
+    """Split ``data][X..]..._ts`` into data, extended blocks and timestamp text ("" if none)."""
     match = _BLOCKS.fullmatch(rest)
     if match is None or _CONTROL.search(rest):
         raise FrameError(failure, f"data blocks are not well formed: {rest[:60]!r}", header)
     extended = tuple(_to_text(item) for item in _EXTENDED_ITEM.findall(match["extended"]))
-    return (_to_text(match["data"]), *extended, match["timestamp"] or "")
+    return _to_text(match["data"]), extended, match["timestamp"] or ""
 
 
 def _decrypt(cipher_hex: str, key: bytes, header: FrameHeader) -> str:
@@ -413,11 +416,11 @@ def parse_frame(
                 Rejection.UNKNOWN_KEY, f"configured key has {len(key)} bytes, not 16/24/32", header
             )
         rest = _decrypt(rest, key, header)
-        *blocks, stamp = _split_blocks(rest, header, Rejection.DECRYPT_FAILED)
+        data, extended, stamp = _split_blocks(rest, header, Rejection.DECRYPT_FAILED)
         if not stamp:
             raise FrameError(Rejection.MALFORMED, "encrypted frame without timestamp", header)
     else:
-        *blocks, stamp = _split_blocks(rest, header, Rejection.MALFORMED)
+        data, extended, stamp = _split_blocks(rest, header, Rejection.MALFORMED)
 
     try:
         timestamp = _parse_timestamp(stamp) if stamp else None
@@ -430,8 +433,8 @@ def parse_frame(
         receiver=header.receiver,
         line=header.line,
         account=header.account,
-        data=blocks[0],
-        extended=tuple(blocks[1:]),
+        data=data,
+        extended=extended,
         timestamp=timestamp,
         raw=bytes(raw),
     )
@@ -526,7 +529,7 @@ class DC09Connection:
         return build_nak(self._clock())
 
     def duh(self, frame: DC09Frame | FrameHeader) -> bytes:
-        """"Unable to process" reply (DC-09-2013 5.5.3.3); never encrypted."""
+        """DUH, the "unable to process" reply (DC-09-2013 5.5.3.3); never encrypted."""
         return build_frame(
             "DUH", frame.sequence, receiver=frame.receiver, line=frame.line, account=frame.account
         )
@@ -583,7 +586,7 @@ class DC09Connection:
             # panel would take a NAK as the answer to the frame that follows.
             cut = bytes(buffer[:restart])
             del buffer[:restart]
-            if cut.strip(b"\n\x00\r \t"):
+            if cut.strip(_FILLER_BYTES + b"\n"):
                 self._pending.append(
                     FrameRejected(Rejection.MALFORMED, "frame cut short by a new LF", cut, None)
                 )

@@ -14,7 +14,7 @@ from centinela.data.timeutil import utcnow
 from centinela.receiver.crc import crc16_arc
 from centinela.receiver.dc09 import build_frame
 from centinela.runtime import Runtime
-from tests.helpers import add_monitored_customer, exchange
+from tests.helpers import add_monitored_customer, exchange, no_reply
 
 REPLY = re.compile(rb'^\n([0-9A-F]{4})(0[0-9A-F]{3})("[^"]+".*)\r$', re.S)
 
@@ -116,3 +116,13 @@ async def test_garbage_and_bad_crc_get_nak_and_nothing_is_stored(runtime: Runtim
     check_reply(reply, "NAK")
     assert await runtime.store.recent_events(10) == []
     assert runtime.stats.protocol_errors == 2
+
+
+async def test_frame_not_stored_is_never_acked(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    async with runtime.store.transaction() as db:
+        await db.execute("CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    frame = build_frame("ADM-CID", "0050", account="1234", data="#1234|1130 01 004", timestamp=utcnow())
+    reply = await no_reply("127.0.0.1", port(runtime), frame, wait=2.0)
+    assert reply == b""  # no ACK, and the link is closed so the panel retries
+    assert runtime.stats.store_failures == 1 and runtime.stats.acked == 0

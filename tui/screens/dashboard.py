@@ -80,8 +80,8 @@ class DashboardScreen(Screen[None]):
         # Subscribe before the first read so nothing committed in between is missed; the tables
         # key rows by id, so an event seen twice is shown once.
         self._follow_events()
-        recent = await self.store.recent_events(FEED_SIZE)
-        self._show(recent, await self.store.open_events(FEED_SIZE))
+        self._show(await self.store.recent_events(FEED_SIZE))
+        self._show(await self.store.open_events(FEED_SIZE))
         self.open_count = await self.store.count_open_events()
         self._refresh_pending_title()
         self._refresh_status()
@@ -91,23 +91,27 @@ class DashboardScreen(Screen[None]):
     async def _follow_events(self) -> None:
         with self.store.events_hub.subscribe() as feed:
             while True:
-                batch = await feed.get()
-                for more in feed.drain():
-                    batch.extend(more)
-                self.open_count += sum(1 for event in batch if event.status != "resolved")
-                self._show(batch, [event for event in batch if event.status != "resolved"])
+                changes = [await feed.get(), *feed.drain()]
+                self._show([event for change in changes for event in (*change.added, *change.updated)])
+                self.open_count = await self.store.count_open_events()
                 self._refresh_pending_title()
 
-    def _show(self, events: list[EventRecord], open_events: list[EventRecord]) -> None:
+    def _show(self, events: list[EventRecord]) -> None:
+        """Upsert rows: an event seen again (a restore closed it, an operator took it) is redrawn,
+        and leaves the pending tab once resolved."""
         now = datetime.now().astimezone()
         self.query_one("#events-table", LiveTable).upsert(
             (event.id, event_cells(event, self.texts, self.looks, now)) for event in events
         )
-        for event in open_events:
-            self._open[event.id] = event
-        self.query_one("#pending-table", LiveTable).upsert(
-            (event.id, event_cells(event, self.texts, self.looks, now)) for event in open_events
-        )
+        pending = self.query_one("#pending-table", LiveTable)
+        still_open = [event for event in events if event.status != "resolved"]
+        pending.discard(event.id for event in events if event.status == "resolved")
+        for event in events:
+            if event.status == "resolved":
+                self._open.pop(event.id, None)
+            else:
+                self._open[event.id] = event
+        pending.upsert((event.id, event_cells(event, self.texts, self.looks, now)) for event in still_open)
 
     def _refresh_pending_title(self) -> None:
         tab = self.query_one(TabbedContent).get_tab("pending")

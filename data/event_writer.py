@@ -1,0 +1,435 @@
+"""The event path's single writer: durable group commit of signals, plus what must happen in the
+same transaction as a signal (duplicates, restores, last-seen, supervision).
+
+Signals from every connection that arrive while one transaction commits go together into the
+next, so one disk sync covers many ACKs. Only after the commit are the waiting transports told
+(and only then do they ACK), and subscribers notified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from centinela.data.db import StoreError
+from centinela.data.pubsub import Hub
+from centinela.data.records import EVENT_COLUMNS, EventRecord
+from centinela.data.timeutil import to_db, utcnow
+from centinela.receiver import catalog
+from centinela.receiver.classify import (
+    SYSTEM_PROTOCOL,
+    AccountMatch,
+    family_of,
+    match_account,
+    normalize_account,
+    priority_of,
+)
+from centinela.receiver.signal import Signal
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW = timedelta(minutes=10)
+"""A retransmission (same account, sequence and content) inside this window is stored once."""
+SYSTEM_ACTOR = "sistema"
+
+
+@dataclass(frozen=True, slots=True)
+class EventChanges:
+    """What one commit did: events stored, and existing events whose state it changed."""
+
+    added: list[EventRecord]
+    updated: list[EventRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Operational settings the event path needs on every signal, cached between changes."""
+
+    overrides: dict[tuple[str, str], int] = field(default_factory=dict)
+    auto_resolve_levels: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTest:
+    """A supervision poll (DC-09 NULL): no event, but the account was heard from."""
+
+    account: str | None
+    receiver: str | None
+    line: str | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    signals: Sequence[Signal]
+    link_test: LinkTest | None
+    received_at: datetime
+    done: asyncio.Future[list[EventRecord]]
+
+
+Job = Callable[[aiosqlite.Connection, datetime], Awaitable[list[Signal]]]
+"""Runs inside a writer transaction; returns signals to store in the same transaction."""
+
+
+@dataclass(slots=True)
+class _Job:
+    job: Job
+    done: asyncio.Future[list[EventRecord]]
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (received_at, protocol, raw, account, receiver, line, sequence, code,"
+    " qualifier, zone, partition, user, text, panel_time, priority, alarm_account_id, customer_id,"
+    " customer_name, unknown_account, service_suspended, status, resolution, resolved_at)"
+    " VALUES (" + ", ".join("?" * 23) + ")"
+)
+
+_ACCOUNTS_FOR = """
+SELECT a.id, a.account_number, a.receiver, a.line,
+       coalesce(k.customer_id, a.customer_id), cu.name, k.state
+FROM alarm_accounts a
+LEFT JOIN contracts k ON k.id = (
+    SELECT id FROM contracts
+    WHERE alarm_account_id = a.id AND service_kind = 'alarm' AND state <> 'cancelled'
+    ORDER BY id DESC LIMIT 1)
+LEFT JOIN customers cu ON cu.id = coalesce(k.customer_id, a.customer_id)
+WHERE upper(a.account_number) IN ({marks})
+"""
+
+
+def _content_key(signal: Signal) -> tuple[object, ...]:
+    return (normalize_account(signal.account), signal.sequence, signal.protocol, signal.code,
+            signal.qualifier, signal.zone, signal.user, signal.partition)
+
+
+def restored_codes(signal: Signal) -> tuple[str, ...]:
+    """Alarm codes this signal reports as back to normal (empty when it is not a restore)."""
+    family = family_of(signal.protocol)
+    if family is None or not signal.code:
+        return ()
+    if family == "cid":
+        info = catalog.lookup("cid", signal.code)
+        if signal.qualifier != "3" or (info is not None and info.category in ("openclose", "access")):
+            return ()
+    return catalog.restored_codes(family, signal.code)
+
+
+class EventWriter:
+    def __init__(self, db: aiosqlite.Connection, hub: Hub[EventChanges], max_batch: int = 1000) -> None:
+        self._db = db
+        self._hub = hub
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending | _Job | None] = asyncio.Queue()
+        self.rules = Rules()
+        self.batches = 0
+        self.duplicates = 0
+
+    async def load_rules(self, db: aiosqlite.Connection) -> None:
+        """Re-read priorities and code overrides (after an admin changes them)."""
+        async with db.execute("SELECT family, code, priority FROM code_overrides") as cur:
+            overrides = {(family, code.upper()): level for family, code, level in await cur.fetchall()}
+        async with db.execute("SELECT level FROM priorities WHERE requires_ack = 0") as cur:
+            auto = frozenset(level for (level,) in await cur.fetchall())
+        self.rules = Rules(overrides, auto)
+
+    async def submit(
+        self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
+    ) -> list[EventRecord]:
+        """Store the signals; returns once they are durable on disk (only then may they be ACKed).
+
+        A duplicate of a recent signal returns the event already stored for it.
+        """
+        done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(signals, link_test, received_at or utcnow(), done))
+        return await done
+
+    async def run_job(self, job: Job) -> list[EventRecord]:
+        """Run ``job`` in its own writer transaction (e.g. the supervision sweep)."""
+        done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(job, done))
+        return await done
+
+    async def run(self) -> None:
+        """Commit batches until :meth:`stop`; everything submitted before it is committed."""
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            batch: list[_Pending] = []
+            jobs: list[_Job] = []
+            for item in self._drain(first):
+                if item is None:
+                    stopping = True
+                elif isinstance(item, _Job):
+                    jobs.append(item)
+                else:
+                    batch.append(item)
+            if batch:
+                await self._commit(batch)
+            for job in jobs:
+                await self._commit_job(job)
+
+    def _drain(self, first: _Pending | _Job | None) -> list[_Pending | _Job | None]:
+        items = [first]
+        while len(items) < self._max_batch and not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    def stop(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        live = [item for item in batch if not item.done.cancelled()]
+        try:
+            results, changes = await self._in_transaction(lambda: self._write(live))
+        except Exception as exc:  # noqa: BLE001 - every waiter must learn it was not stored
+            log.exception("event batch of %d not stored", len(live))
+            for item in live:
+                if not item.done.done():
+                    item.done.set_exception(StoreError(f"event not stored: {exc}"))
+            return
+        self.batches += 1
+        for item, stored in zip(live, results):
+            if not item.done.done():
+                item.done.set_result(stored)
+        self._publish(changes)
+
+    async def _commit_job(self, job: _Job) -> None:
+        now = utcnow()
+
+        async def work() -> tuple[list[EventRecord], EventChanges]:
+            signals = await job.job(self._db, now)
+            pending = _Pending(signals, None, now, job.done)
+            results, changes = await self._write([pending])
+            return results[0], changes
+
+        try:
+            stored, changes = await self._in_transaction(work)
+        except Exception as exc:  # noqa: BLE001 - reported to whoever asked for the job
+            log.exception("writer job failed")
+            if not job.done.done():
+                job.done.set_exception(exc)
+            return
+        if not job.done.done():
+            job.done.set_result(stored)
+        self._publish(changes)
+
+    def _publish(self, changes: EventChanges) -> None:
+        if changes.added or changes.updated:
+            self._hub.publish(changes)
+
+    async def _in_transaction(self, work):  # type: ignore[no-untyped-def]
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = await work()
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return result
+
+    async def _write(self, batch: list[_Pending]) -> tuple[list[list[EventRecord]], EventChanges]:
+        db = self._db
+        candidates = await self._candidates(batch)
+        recent = await self._recent_duplicates(batch, min(item.received_at for item in batch))
+
+        rows: list[tuple] = []
+        # Per item, per signal: an index into the rows to insert, or an already stored event.
+        plan: list[list[int | EventRecord]] = []
+        seen_in_batch: dict[tuple[object, ...], int] = {}
+        heard: dict[int, str] = {}  # alarm account id -> last time heard from
+        for item in batch:
+            received = to_db(item.received_at)
+            placed: list[int | EventRecord] = []
+            for signal in item.signals:
+                match = match_account(candidates, signal.account, signal.receiver, signal.line)
+                if match is not None:
+                    heard[match.alarm_account_id] = received
+                key = _content_key(signal)
+                if signal.sequence and key[0] and (key in recent or key in seen_in_batch):
+                    self.duplicates += 1
+                    placed.append(recent[key] if key in recent else seen_in_batch[key])
+                    continue
+                if signal.sequence and key[0]:
+                    seen_in_batch[key] = len(rows)
+                placed.append(len(rows))
+                rows.append(self._row(signal, received, match))
+            if item.link_test is not None:
+                test = item.link_test
+                match = match_account(candidates, test.account, test.receiver, test.line)
+                if match is not None:
+                    heard[match.alarm_account_id] = received
+            plan.append(placed)
+
+        stored: list[EventRecord] = []
+        if rows:
+            async with db.execute("SELECT coalesce(max(id), 0) FROM events") as cur:
+                (previous_max,) = await cur.fetchone()
+            await db.executemany(_INSERT_EVENT, rows)
+            stored = await self._events("id > ? ORDER BY id", (previous_max,))
+            if len(stored) != len(rows):
+                raise StoreError(f"stored {len(stored)} events for {len(rows)} signals")
+
+        updated_ids = await self._apply_restores(stored)
+        updated_ids |= await self._mark_heard(heard)
+        updated = await self._events_by_id(updated_ids - {event.id for event in stored})
+
+        results = [
+            [stored[entry] if isinstance(entry, int) else entry for entry in placed] for placed in plan
+        ]
+        return results, EventChanges(stored, updated)
+
+    async def _events(self, where: str, params: Sequence[object]) -> list[EventRecord]:
+        async with self._db.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}", params) as cur:
+            return [EventRecord.from_row(row) for row in await cur.fetchall()]
+
+    async def _events_by_id(self, ids: set[int]) -> list[EventRecord]:
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        return await self._events(f"id IN ({marks}) ORDER BY id", sorted(ids))
+
+    async def _candidates(self, batch: list[_Pending]) -> list[AccountMatch]:
+        accounts = {
+            account
+            for item in batch
+            for signal in item.signals
+            if (account := normalize_account(signal.account)) is not None
+        }
+        accounts |= {
+            account
+            for item in batch
+            if item.link_test and (account := normalize_account(item.link_test.account)) is not None
+        }
+        if not accounts:
+            return []
+        sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(accounts)))
+        async with self._db.execute(sql, sorted(accounts)) as cur:
+            return [AccountMatch(*row) for row in await cur.fetchall()]
+
+    async def _recent_duplicates(self, batch: list[_Pending], since: datetime) -> dict[tuple[object, ...], EventRecord]:
+        pairs = sorted({
+            (signal.account, signal.sequence)
+            for item in batch
+            for signal in item.signals
+            if signal.account and signal.sequence
+        })
+        if not pairs:
+            return {}
+        values = ", ".join("(?, ?)" for _ in pairs)
+        params: list[object] = [value for pair in pairs for value in pair]
+        params.append(to_db(since - DUPLICATE_WINDOW))
+        events = await self._events(
+            f"(account, sequence) IN (VALUES {values}) AND received_at >= ?", params
+        )
+        found: dict[tuple[object, ...], EventRecord] = {}
+        for event in events:
+            key = (normalize_account(event.account), event.sequence, event.protocol, event.code,
+                   event.qualifier, event.zone, event.user, event.partition)
+            found.setdefault(key, event)
+        return found
+
+    async def _apply_restores(self, stored: list[EventRecord]) -> set[int]:
+        """A panel's restore closes the matching open alarm an operator has not taken yet; an
+        alarm an operator has taken gets a note instead, and stays theirs to close."""
+        changed: set[int] = set()
+        for event in stored:
+            signal = Signal(protocol=event.protocol, raw=event.raw, code=event.code, qualifier=event.qualifier)
+            codes = restored_codes(signal)
+            if not codes:
+                continue
+            family = family_of(event.protocol)
+            # Codes never collide across families (3 digits, 2 letters, words), so the code alone
+            # finds the alarm whichever path (IP or serial receiver) it came by.
+            clauses = [f"code IN ({', '.join('?' * len(codes))})", "status <> 'resolved'", "id < ?"]
+            params: list[object] = [*codes, event.id]
+            if event.alarm_account_id:
+                clauses.append("alarm_account_id = ?")
+                params.append(event.alarm_account_id)
+            else:
+                clauses.append("account IS ? AND alarm_account_id IS NULL")
+                params.append(event.account)
+            if family == "cid":
+                clauses.append("qualifier = '1'")
+            if event.zone is not None:
+                clauses.append("zone = ?")
+                params.append(event.zone)
+            if event.protocol == SYSTEM_PROTOCOL:
+                clauses.append("receiver IS ?")  # a link restored closes that link's alarm only
+                params.append(event.receiver)
+            async with self._db.execute(f"SELECT id, status FROM events WHERE {' AND '.join(clauses)}", params) as cur:
+                open_alarms = await cur.fetchall()
+            note = f"Restaurado por el panel (evento #{event.id})"
+            for alarm_id, status in open_alarms:
+                if status == "acknowledged":
+                    action = "restore-noted"
+                else:
+                    action = "auto-resolve"
+                    await self._db.execute(
+                        "UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = ? WHERE id = ?",
+                        (to_db(event.received_at), alarm_id),
+                    )
+                await self._db.execute(
+                    "INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
+                    (alarm_id, SYSTEM_ACTOR, action, note, to_db(event.received_at)),
+                )
+                changed.add(alarm_id)
+        return changed
+
+    async def _mark_heard(self, heard: dict[int, str]) -> set[int]:
+        """Record when each account was last heard from; an account that was late to test and
+        reports again has its open "late" alarm closed."""
+        if not heard:
+            return set()
+        await self._db.executemany(
+            "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), ?) WHERE id = ?",
+            [(when, account_id) for account_id, when in heard.items()],
+        )
+        marks = ", ".join("?" * len(heard))
+        async with self._db.execute(
+            f"SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL AND id IN ({marks})", list(heard)
+        ) as cur:
+            back = [account_id for (account_id,) in await cur.fetchall()]
+        if not back:
+            return set()
+        back_marks = ", ".join("?" * len(back))
+        await self._db.execute(f"UPDATE alarm_accounts SET late_since = NULL WHERE id IN ({back_marks})", back)
+        async with self._db.execute(
+            f"SELECT id, alarm_account_id FROM events WHERE protocol = ? AND code = 'LATE' AND status <> 'resolved'"
+            f" AND alarm_account_id IN ({back_marks})",
+            [SYSTEM_PROTOCOL, *back],
+        ) as cur:
+            late_events = await cur.fetchall()
+        for event_id, account_id in late_events:
+            when = heard[account_id]
+            await self._db.execute(
+                "UPDATE events SET status = 'resolved', resolution = 'reported', resolved_at = ? WHERE id = ?",
+                (when, event_id),
+            )
+            await self._db.execute(
+                "INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
+                (event_id, SYSTEM_ACTOR, "auto-resolve", "La cuenta volvió a reportar", when),
+            )
+        return {event_id for event_id, _ in late_events}
+
+    def _row(self, signal: Signal, received: str, match: AccountMatch | None) -> tuple:
+        priority = priority_of(signal, match, self.rules.overrides)
+        auto_resolved = priority in self.rules.auto_resolve_levels
+        system = signal.protocol == SYSTEM_PROTOCOL
+        return (
+            received, signal.protocol, signal.raw, signal.account, signal.receiver, signal.line,
+            signal.sequence, signal.code, signal.qualifier, signal.zone, signal.partition,
+            signal.user, signal.text, to_db(signal.panel_time) if signal.panel_time else None,
+            priority,
+            match.alarm_account_id if match else None,
+            match.customer_id if match else None,
+            match.customer_name if match else None,
+            0 if match or system else 1,
+            1 if match and match.suspended else 0,
+            "resolved" if auto_resolved else "new",
+            "auto" if auto_resolved else None,
+            received if auto_resolved else None,
+        )
