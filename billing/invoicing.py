@@ -211,8 +211,6 @@ def plan_change_lines(contract: Contract, new_plan: Plan, change_date: date) -> 
     else:
         raise ValueError(f"bill contract {contract.id} up to {change_date} before changing its plan")
     return (
-        _priced_line(
-            contract.id, credited, days, full, -1, LineKind.PLAN_CHANGE, "Crédito por cambio de plan: "
-        ),
+        _priced_line(contract.id, credited, days, full, -1, LineKind.PLAN_CHANGE, "Crédito por cambio de plan: "),
         _priced_line(contract.id, charged, days, full, 1, LineKind.PLAN_CHANGE, "Cambio de plan: "),
     )

@@ -48,7 +48,7 @@ from typing import Final, Literal, Protocol, TypeAlias
 
 import librouteros
 from librouteros.api import Api
-from librouteros.exceptions import LibRouterosError, MultiTrapError, TrapError
+from librouteros.exceptions import ConnectionClosed, FatalError, LibRouterosError, MultiTrapError, TrapError
 from librouteros.query import Key
 from librouteros.types import ReplyDict
 
@@ -316,9 +316,13 @@ def _describe(error: OSError | LibRouterosError, timeout: float) -> str:
         return "connection refused (API service off or wrong port?)"
     if isinstance(error, ssl.SSLError):
         return f"TLS failed: {error}"
+    if isinstance(error, ConnectionClosed | ConnectionResetError | BrokenPipeError):
+        return f"connection lost: {error}"
+    if isinstance(error, FatalError):
+        return f"the router ended the session: {error}"
     if isinstance(error, LibRouterosError):
-        return f"{type(error).__name__}: {error}"
-    return f"unreachable: {error.strerror or error}"
+        return f"protocol error: {error}"
+    return f"network error: {error.strerror or error}"
 
 
 class _Steps(Protocol):

@@ -126,9 +126,7 @@ def customer_standing(
     """The worst standing among the customer's contracts in force (the customer's summary)."""
     invoices = tuple(invoices)
     standings = [
-        contract_standing(contract, invoices, today, settings)
-        for contract in contracts
-        if contract.state.in_force
+        contract_standing(contract, invoices, today, settings) for contract in contracts if contract.state.in_force
     ]
     # Worst status first; among equals, the earliest cut.
     return max(
@@ -164,8 +162,6 @@ def service_changes(
         new_state = _STATE_FOR[standing.status]
         if new_state is contract.state:
             continue
-        actions = (
-            _router_actions(contract.state, new_state) if contract.service_kind is ServiceKind.INTERNET else ()
-        )
+        actions = _router_actions(contract.state, new_state) if contract.service_kind is ServiceKind.INTERNET else ()
         changes.append(ServiceChange(contract.id, new_state, actions, standing))
     return changes

@@ -8,20 +8,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from centinela import __version__
 from centinela.config import Config, ConfigError, LoadedConfig, load_config, parse_endpoint, render_toml
+from centinela.data.accounts import AccountError
 from centinela.data.migrate import SchemaTooNewError
+from centinela.durations import parse_duration
 from centinela.data.store import StoreError
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class UsageError(Exception):
@@ -36,11 +35,19 @@ def _endpoint(text: str) -> str:
     return text
 
 
+def _duration(text: str) -> int:
+    try:
+        return int(parse_duration(text).total_seconds())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _since(text: str) -> datetime:
     """``30m``, ``2h``, ``1d`` ago, or an ISO date/time (local time when no zone is given)."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        return datetime.now().astimezone() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return datetime.now().astimezone() - parse_duration(text)
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -76,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     events.add_argument("--since", type=_since, metavar="TIME", help="only events received since TIME")
+
+    accounts = commands.add_parser("accounts", parents=[common], help="monitored alarm accounts")
+    account_commands = accounts.add_subparsers(dest="accounts_command", metavar="ACTION", required=True)
+    account_set = account_commands.add_parser("set", parents=[common], help="create or update an account")
+    account_set.add_argument("account", help="account number (hex, up to 16 characters)")
+    account_set.add_argument("--receiver", help="receiver number (omit to match any)")
+    account_set.add_argument("--line", help="line number (omit to match any)")
+    key = account_set.add_mutually_exclusive_group()
+    key.add_argument("--key", metavar="HEX", help="AES key for encrypted DC-09 (128/192/256-bit hex)")
+    key.add_argument("--key-env", metavar="VAR", help="read the AES key from this environment variable")
+    key.add_argument("--clear-key", action="store_true", help="remove the account's AES key")
+    account_set.add_argument("--test-interval", type=_duration, metavar="DURATION",
+                             help="expected time between tests, e.g. 24h or 5m (0s disables supervision)")
+    account_list = account_commands.add_parser("list", parents=[common], help="list accounts (keys masked)")
+    account_list.add_argument("--json", action="store_true", help="one JSON object per line")
 
     db = commands.add_parser("db", parents=[common], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -113,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in loaded.warnings:
             print(f"centinela: warning: {warning}", file=sys.stderr)
         return _dispatch(args, loaded)
-    except (ConfigError, StoreError, SchemaTooNewError, UsageError) as exc:
+    except (ConfigError, StoreError, SchemaTooNewError, UsageError, AccountError) as exc:
         print(f"centinela: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:
@@ -134,6 +156,12 @@ def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         from centinela.commands import migrate_database
 
         return asyncio.run(migrate_database(config))
+    if args.command == "accounts":
+        from centinela import account_commands
+
+        if args.accounts_command == "list":
+            return asyncio.run(account_commands.list_accounts(config, as_json=args.json))
+        return asyncio.run(account_commands.set_account(config, args))
     if args.command == "events":
         from centinela.commands import list_events
 

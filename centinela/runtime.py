@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from centinela.config import Config, parse_endpoint
+from centinela.data.accounts import AccountKeys
 from centinela.data.event_writer import LinkTest
 from centinela.data.store import Store
 from centinela.data.supervision import late_to_test_sweep
@@ -21,6 +22,8 @@ from centinela.receiver.udp import UdpListener
 Listener = TcpListener | UdpListener
 
 log = logging.getLogger(__name__)
+
+KEY_REFRESH_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -36,6 +39,7 @@ class Runtime:
     demo: bool = False
     store: Store | None = None
     stats: ReceiverStats = field(default_factory=ReceiverStats)
+    keys: AccountKeys = field(default_factory=AccountKeys)
     listeners: list[Listener] = field(default_factory=list)
     listener_states: list[ListenerState] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -43,17 +47,21 @@ class Runtime:
     async def start(self) -> None:
         self.store = await Store.open(self.config.data_dir)
         self.store.start()
+        await self.keys.refresh(self.store.reader)
         receiver = self.config.receiver
         for endpoint in receiver.tcp:
             host, port = parse_endpoint(endpoint)
             await self._listen(
                 f"tcp://{endpoint}",
-                TcpListener(host, port, self._commit_frame, self.stats, idle_timeout=receiver.idle_timeout),
+                TcpListener(host, port, self._commit_frame, self.stats, key_for=self.keys,
+                            idle_timeout=receiver.idle_timeout),
             )
         for endpoint in receiver.udp:
             host, port = parse_endpoint(endpoint)
-            await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats))
+            await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats,
+                                                                  key_for=self.keys))
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervision"))
+        self._tasks.append(asyncio.create_task(self._follow_keys(), name="account-keys"))
         if self.demo:
             await self._start_demo()
 
@@ -85,6 +93,17 @@ class Runtime:
         host = "127.0.0.1" if target.host in ("0.0.0.0", "::", "") else target.host
         panels = DemoPanels(host, target.bound_port, count=self.config.demo.panels, interval=self.config.demo.interval)
         self._tasks.append(asyncio.create_task(panels.run(), name="demo-panels"))
+
+    async def _follow_keys(self) -> None:
+        """Pick up keys an admin sets (from the console or the shell) within seconds."""
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(KEY_REFRESH_SECONDS)
+            try:
+                if await self.keys.refresh(self.store.reader):
+                    log.debug("account keys reloaded")
+            except Exception:  # noqa: BLE001 - keep the old keys, try again next time
+                log.exception("could not reload account keys")
 
     async def _supervise(self) -> None:
         """Look for accounts late to test, for as long as the runtime runs."""

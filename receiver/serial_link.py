@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import serial
@@ -56,15 +56,16 @@ class SerialListener:
     on_link_restored: LinkCallback | None = None
     reopen_delay: float = 5.0
     read_size: int = 4096
-    last_heartbeat: datetime | None = None
-    connected: bool = False
+    last_heartbeat: datetime | None = field(default=None, init=False)
+    connected: bool = field(default=False, init=False)
     """The port is open (says nothing about the receiver at the other end)."""
-    link_lost: bool = False
-    _task: asyncio.Task[None] | None = None
-    _watchdog: asyncio.Task[None] | None = None
-    _last_traffic: float = 0.0
-    _stopping: bool = False
-    _idle: bool = False  # waiting on the port or the reopen delay: safe to cancel
+    link_lost: bool = field(default=False, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _watchdog: asyncio.Task[None] | None = field(default=None, init=False)
+    _last_traffic: float = field(default=0.0, init=False)
+    _stopping: bool = field(default=False, init=False)
+    # Waiting on the port or the reopen delay, so stop() may cancel without losing a message.
+    _idle: bool = field(default=False, init=False)
 
     @property
     def label(self) -> str:
@@ -73,6 +74,8 @@ class SerialListener:
     async def start(self) -> None:
         """Start reading. A port that cannot be opened yet is retried, not an error: the link
         supervision reports it. Raises ValueError for settings the port cannot take."""
+        if self.heartbeat_timeout <= 0 or self.reopen_delay < 0:
+            raise ValueError("heartbeat_timeout must be positive and reopen_delay not negative")
         # With no port given, pyserial only checks the settings.
         serial.Serial(None, self.baudrate, self.bytesize, self.parity, self.stopbits)
         self._stopping = False
@@ -187,7 +190,7 @@ class SerialListener:
                 continue
             if not self.link_lost:
                 self.link_lost = True
-                log.warning("no heartbeat from the receiver on %s for %.0f s", self.label, silence)
+                log.warning("no heartbeat from the receiver on %s for %.1f s", self.label, silence)
                 await self._notify(self.on_link_lost)
             await asyncio.sleep(self.heartbeat_timeout)
 

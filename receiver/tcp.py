@@ -116,6 +116,11 @@ class TcpListener:
                 log.exception("frame from %s not stored; not acknowledged", peer)
                 self.stats.store_failures += 1
                 return False
-            writer.write(codec.ack(event.frame))
+            try:
+                ack = codec.ack(event.frame)
+            except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
+                log.error("stored frame from %s not acknowledged: %s", peer, exc)
+                continue
+            writer.write(ack)
             self.stats.acked += 1
         return True

@@ -90,7 +90,11 @@ class UdpListener:
                     log.exception("frame from %s not stored; not acknowledged", addr)
                     self.stats.store_failures += 1
                     return
-                reply = codec.ack(event.frame)
+                try:
+                    reply = codec.ack(event.frame)
+                except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
+                    log.error("stored frame from %s not acknowledged: %s", addr, exc)
+                    continue
                 self.stats.acked += 1
             if reply and protocol.transport is not None:
                 protocol.transport.sendto(reply, addr)

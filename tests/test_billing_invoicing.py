@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -276,7 +277,9 @@ def test_plan_change_in_a_billed_period_credits_old_and_charges_new_days() -> No
     credit, charge = plan_change_lines(c, FAST, date(2026, 11, 20))
     assert (credit.period_start, credit.period_end) == (date(2026, 11, 20), date(2026, 11, 30))
     assert (credit.quantity, credit.unit_price, credit.amount) == (-1, Decimal("11.00"), Decimal("-11.00"))
-    assert credit.description == "Crédito por cambio de plan: Internet 20 Mbps — 20/11/2026 a 30/11/2026 (11 de 30 días)"
+    assert credit.description == (
+        "Crédito por cambio de plan: Internet 20 Mbps — 20/11/2026 a 30/11/2026 (11 de 30 días)"
+    )
     assert charge.amount == Decimal("16.50")
     assert charge.description == "Cambio de plan: Internet 50 Mbps — 20/11/2026 a 30/11/2026 (11 de 30 días)"
     assert {credit.kind, charge.kind} == {LineKind.PLAN_CHANGE}
@@ -287,7 +290,8 @@ def test_plan_change_in_a_billed_period_credits_old_and_charges_new_days() -> No
 def test_plan_change_in_an_unbilled_period_charges_old_and_credits_new_days() -> None:
     plan = dataclasses.replace(INTERNET, billing_mode=BillingMode.POSTPAID)
     c = contract(plan=plan, start=date(2026, 11, 1))
-    credit, charge = plan_change_lines(c, dataclasses.replace(FAST, billing_mode=BillingMode.POSTPAID), date(2026, 11, 20))
+    new_plan = dataclasses.replace(FAST, billing_mode=BillingMode.POSTPAID)
+    credit, charge = plan_change_lines(c, new_plan, date(2026, 11, 20))
     assert (credit.period_start, credit.period_end) == (date(2026, 11, 1), date(2026, 11, 19))
     assert credit.amount == Decimal("-28.50")  # 19 days of 45.00
     assert charge.amount == Decimal("19.00")  # 19 days of 30.00
@@ -403,7 +407,7 @@ def test_many_runs_bill_exactly_what_one_late_run_bills(
     ]
     assert len(billed) == len(lines)  # never twice the same period
     periods = [Period(ln.period_start, ln.period_end) for ln in lines]
-    assert all(b.start == a.end + timedelta(days=1) for a, b in zip(periods, periods[1:]))
+    assert all(b.start == a.end + timedelta(days=1) for a, b in pairwise(periods))
     if periods:
         assert periods[0].start == start
     # Only the first period can be prorated; the rest are full price.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -109,9 +110,9 @@ def price_and_split(draw: st.DrawFn) -> tuple[str, Decimal, int, list[int]]:
 @given(price_and_split())
 def test_prorations_of_all_days_of_a_period_add_up_to_the_price(case: tuple[str, Decimal, int, list[int]]) -> None:
     currency, price, period_days, bounds = case
-    pieces = [prorate(price, currency, a, b - a, period_days) for a, b in zip(bounds, bounds[1:])]
+    pieces = [prorate(price, currency, a, b - a, period_days) for a, b in pairwise(bounds)]
     assert sum(pieces) == price
     unit = Decimal(1).scaleb(-minor_unit(currency))
-    for (a, b), piece in zip(zip(bounds, bounds[1:]), pieces):
+    for (a, b), piece in zip(pairwise(bounds), pieces, strict=True):
         assert piece == round_money(piece, currency)
         assert abs(piece - price * (b - a) / period_days) <= unit

@@ -96,9 +96,7 @@ _CENTS = st.integers(0, 10**7).map(lambda cents: Decimal(cents).scaleb(-2))
     ),
 )
 def test_allocation_never_over_allocates(payment: Decimal, invoices: list[tuple[date, int]]) -> None:
-    open_invoices = [
-        invoice(i, day, str(Decimal(cents).scaleb(-2))) for i, (day, cents) in enumerate(invoices)
-    ]
+    open_invoices = [invoice(i, day, str(Decimal(cents).scaleb(-2))) for i, (day, cents) in enumerate(invoices)]
     owed = sum((inv.residual for inv in open_invoices if inv.residual > 0), Decimal(0))
     result = allocate(payment, "USD", open_invoices)
     allocated = sum((a.amount for a in result.allocations), Decimal(0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -179,7 +180,7 @@ def test_period_basics() -> None:
 def test_periods_tile_the_calendar_from_the_anchor(start: date, anchor_day: int, cycle: Cycle) -> None:
     periods = periods_from(start, anchor_day, cycle, 15)
     assert periods[0].start == start
-    for previous, period in zip(periods, periods[1:]):
+    for previous, period in pairwise(periods):
         assert period.start == previous.end + timedelta(days=1)
         assert is_anchor_date(period.start, anchor_day)
         # A full period is exactly `cycle` months from anchor to anchor, never drifting.

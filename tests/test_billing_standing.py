@@ -150,10 +150,13 @@ def test_the_oldest_overdue_invoice_decides() -> None:
 def test_each_contract_keeps_its_own_grace_on_a_shared_invoice() -> None:
     internet, alarm = contract(1), contract(2, kind=ServiceKind.ALARM, plan=ALARM)
     changes = service_changes([internet, alarm], [invoice()], day(6), SETTINGS)
+    internet_standing = contract_standing(internet, [invoice()], day(6), SETTINGS)
+    alarm_standing = contract_standing(alarm, [invoice()], day(6), SETTINGS)
     assert changes == [
-        ServiceChange(1, ContractState.SUSPENDED, (RouterAction.SUSPEND,), contract_standing(internet, [invoice()], day(6), SETTINGS)),
-        ServiceChange(2, ContractState.GRACE, (), contract_standing(alarm, [invoice()], day(6), SETTINGS)),
+        ServiceChange(1, ContractState.SUSPENDED, (RouterAction.SUSPEND,), internet_standing),
+        ServiceChange(2, ContractState.GRACE, (), alarm_standing),
     ]
+    assert alarm_standing.suspend_on == day(31)
     (alarm_change,) = service_changes([alarm], [invoice()], day(31), SETTINGS)
     assert (alarm_change.new_state, alarm_change.router_actions) == (ContractState.SUSPENDED, ())
 
@@ -228,7 +231,11 @@ def test_paying_the_old_invoice_reconnects_into_the_new_ones_notice() -> None:
 
 
 def test_customer_standing_is_the_worst_of_its_contracts() -> None:
-    contracts = [contract(1, kind=ServiceKind.ALARM, plan=ALARM), contract(2), contract(3, state=ContractState.CANCELLED)]
+    contracts = [
+        contract(1, kind=ServiceKind.ALARM, plan=ALARM),
+        contract(2),
+        contract(3, state=ContractState.CANCELLED),
+    ]
     assert customer_standing(contracts, [invoice()], day(6), SETTINGS).status is Status.SUSPENDED
     assert customer_standing(contracts, [invoice()], day(2), SETTINGS).suspend_on == day(6)
     assert customer_standing(contracts, [], day(2), SETTINGS) == Standing(Status.CURRENT)
@@ -258,12 +265,10 @@ def test_from_billing_run_to_cut_to_reconnection() -> None:
 def test_never_suspends_without_an_overdue_residual(
     residuals: list[str], due_offsets: list[int], today_offset: int, grace: int, state: ContractState
 ) -> None:
-    invoices = [invoice(i, due=day(offset), residual=r) for i, (r, offset) in enumerate(zip(residuals, due_offsets))]
+    invoices = [invoice(i, due=day(due_offsets[i]), residual=r) for i, r in enumerate(residuals)]
     today = day(today_offset)
     c = contract(state=state, grace_days=grace)
-    owes_past_grace = any(
-        inv.residual > 0 and today > inv.due_date + timedelta(days=grace) for inv in invoices
-    )
+    owes_past_grace = any(inv.residual > 0 and today > inv.due_date + timedelta(days=grace) for inv in invoices)
     new_states = {ch.new_state for ch in service_changes([c], invoices, today, SETTINGS)}
     suspended_after = ContractState.SUSPENDED in new_states or (state is ContractState.SUSPENDED and not new_states)
     if state.in_force:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tty
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,10 +70,12 @@ class Sink:
 
     def __init__(self) -> None:
         self.batches: list[list[Signal]] = []
+        self.calls = 0
         self.gate: asyncio.Event | None = None
         self.failures = 0
 
     async def __call__(self, signals: list[Signal]) -> None:
+        self.calls += 1
         if self.gate is not None:
             await self.gate.wait()
         if self.failures:
@@ -89,9 +91,9 @@ async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> Non
 
 
 @pytest.fixture
-def receiver() -> FakeReceiver:
+def receiver() -> Iterator[FakeReceiver]:
     fake = FakeReceiver()
-    yield fake  # type: ignore[misc]
+    yield fake
     fake.close()
 
 
@@ -127,6 +129,7 @@ async def test_contact_id_is_acked_only_after_the_sink_committed(
     assert listener.label == f"serial://{receiver.device}"
     sink.gate = asyncio.Event()
     receiver.send(CONTACT_ID)
+    await eventually(lambda: sink.calls == 1)
     # the sink is holding the commit open: the receiver must not hear an ACK yet
     assert await receiver.silence(0.3) == b""
     assert sink.batches == []
@@ -297,8 +300,7 @@ async def test_stop_lets_the_message_being_committed_get_its_ack(
     await eventually(lambda: listener.connected)
     sink.gate = asyncio.Event()
     receiver.send(CONTACT_ID)
-    await eventually(lambda: listener.stats.connections == 1)
-    await asyncio.sleep(0.1)  # the sink is now holding the commit
+    await eventually(lambda: sink.calls == 1)  # the sink is now holding the commit
     stopping = asyncio.create_task(listener.stop())
     await asyncio.sleep(0.05)
     assert not stopping.done()
@@ -311,3 +313,5 @@ async def test_stop_lets_the_message_being_committed_get_its_ack(
 async def test_settings_the_port_cannot_take_are_refused(sink: Sink) -> None:
     with pytest.raises(ValueError):
         await SerialListener("/dev/null", sink, ReceiverStats(), parity="X").start()
+    with pytest.raises(ValueError):
+        await SerialListener("/dev/null", sink, ReceiverStats(), heartbeat_timeout=0).start()
