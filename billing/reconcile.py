@@ -34,9 +34,7 @@ class Wanted:
     reason: str
 
 
-def plan_actions(
-    suspended: Iterable[Wanted], noticed: Iterable[Wanted], actual: ManagedState
-) -> list[RouterAction]:
+def plan_actions(suspended: Iterable[Wanted], noticed: Iterable[Wanted], actual: ManagedState) -> list[RouterAction]:
     """The actions that turn ``actual`` into the wanted suspensions and notices."""
     suspend_adds, reconnects = _plan(suspended, actual.suspended, add="suspend", remove="reconnect")
     notice_adds, clears = _plan(noticed, actual.noticed, add="notice", remove="clear-notice")

@@ -41,7 +41,7 @@ import ipaddress
 import re
 import ssl
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Final, Literal, Protocol, TypeAlias
@@ -118,6 +118,19 @@ def canonical_target(target: str) -> str:
     return str(network)
 
 
+def _sendable(text: str) -> bool:
+    try:
+        text.encode(WIRE_ENCODING)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_sendable(what: str, text: str) -> None:
+    if not _sendable(text):
+        raise ValueError(f"{what} {text!r} cannot be sent to a router (only Latin-1 text can)")
+
+
 def _is_ipv4(target: str) -> bool:
     try:
         ipaddress.IPv4Network(target, strict=False)
@@ -156,6 +169,10 @@ class RouterConfig:
             raise ValueError(f"router {self.name!r}: the notice list must differ from {self.list_name!r}")
         if self.timeout <= 0:
             raise ValueError(f"router {self.name!r}: timeout must be positive")
+        for what in ("username", "list_name", "notice_list"):
+            _check_sendable(f"router {self.name!r}: {what}", getattr(self, what) or "")
+        if not _sendable(self.password):
+            raise ValueError(f"router {self.name!r}: the password cannot be sent (only Latin-1 text can)")
 
     @property
     def api_port(self) -> int:
@@ -178,6 +195,8 @@ class RouterAction:
             raise ValueError(f"unknown router action {self.action!r}")
         if not self.target:
             raise ValueError("a router action needs a target")
+        _check_sendable("target", self.target)
+        _check_sendable("contract reference", self.contract_ref)
         if parse_mark(mark(self.contract_ref)) != (self.contract_ref, ""):
             raise ValueError(f"contract reference {self.contract_ref!r} cannot be put in a mark")
 
@@ -297,16 +316,18 @@ class LibrouterosClient:
         except (OSError, LibRouterosError) as error:
             raise RouterError(f"{where}: {_describe(error, config.timeout)}") from error
         finally:
-            try:
+            with suppress(OSError):  # already broken; the error above is the one worth reporting
                 api.close()
-            except OSError:
-                pass  # already broken; the error above is the one worth reporting
 
     def _tls_wrapper(self) -> partial[ssl.SSLSocket] | None:
-        if not self.config.tls:
+        config = self.config
+        if not config.tls:
             return None
-        context = ssl.create_default_context(cafile=self.config.tls_ca_file)
-        return partial(context.wrap_socket, server_hostname=self.config.host)
+        try:
+            context = ssl.create_default_context(cafile=config.tls_ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise RouterError(f"router {config.name!r}: cannot load {config.tls_ca_file}: {error}") from error
+        return partial(context.wrap_socket, server_hostname=config.host)
 
 
 def _describe(error: OSError | LibRouterosError, timeout: float) -> str:
@@ -424,7 +445,9 @@ class _SecretSteps:
         names = sorted({action.target for action in actions})
         rows = self._secrets_path.select(_ID, _NAME, _DISABLED, _COMMENT).where(_NAME.In(*names))
         for row in rows:
-            secret = _Secret(str(row[".id"]), str(row["name"]), row.get("disabled") == "true", str(row.get("comment", "")))
+            secret = _Secret(
+                str(row[".id"]), str(row["name"]), row.get("disabled") == "true", str(row.get("comment", ""))
+            )
             self._secrets[secret.name] = secret
         suspending = sorted({action.target for action in actions if action.action == "suspend"})
         if suspending:
@@ -439,19 +462,23 @@ class _SecretSteps:
                     return ActionResult(action, False, f"no PPP secret named {action.target!r}")
                 self._suspend(secret, action.contract_ref)
             elif secret is not None and (found := parse_mark(secret.comment)) is not None:
-                self._secrets_path.update(**{".id": secret.id, "disabled": False, "comment": found[1]})
+                self._update(secret, {"disabled": False, "comment": found[1]})
                 self._secrets[secret.name] = replace(secret, disabled=False, comment=found[1])
         except TrapError as error:
             return ActionResult(action, False, error.message)
         return ActionResult(action, True)
 
+    def _update(self, secret: _Secret, changes: ReplyDict) -> None:
+        """One ``set``, so disabling and marking happen together or not at all."""
+        self._secrets_path.update(**{".id": secret.id}, **changes)
+
     def _suspend(self, secret: _Secret, contract_ref: str) -> None:
         ours = parse_mark(secret.comment) is not None
         if ours and not secret.disabled:
-            self._secrets_path.update(**{".id": secret.id, "disabled": True})
+            self._update(secret, {"disabled": True})
         elif not ours and not secret.disabled:
             comment = f"{mark(contract_ref)} {secret.comment}" if secret.comment else mark(contract_ref)
-            self._secrets_path.update(**{".id": secret.id, "disabled": True, "comment": comment})
+            self._update(secret, {"disabled": True, "comment": comment})
             secret = replace(secret, comment=comment)
         self._secrets[secret.name] = replace(secret, disabled=True)
         for session_id in list(self._sessions.get(secret.name, ())):

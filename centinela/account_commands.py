@@ -8,8 +8,14 @@ import os
 
 from centinela.config import Config
 from centinela.data import accounts
+from centinela.data.audit import audit
 from centinela.data.store import Store
 from centinela.durations import format_duration
+
+
+def shell_actor() -> str:
+    """Who to record in the audit log for a shell command: the logged-in system user."""
+    return f"shell:{os.environ.get('SUDO_USER') or os.environ.get('USER') or 'unknown'}"
 
 
 async def set_account(config: Config, args: argparse.Namespace) -> int:
@@ -26,12 +32,9 @@ async def set_account(config: Config, args: argparse.Namespace) -> int:
                 db, args.account, receiver=args.receiver, line=args.line, key=parsed_key,
                 clear_key=args.clear_key, test_interval_s=args.test_interval,
             )
-            await db.execute(
-                "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (?, ?, 'alarm_account', ?, ?)",
-                (os.environ.get("USER", "shell"), "create" if created else "update", str(account_id),
-                 json.dumps({"key_changed": parsed_key is not None or args.clear_key,
-                             "test_interval_s": args.test_interval})),
-            )
+            await audit(db, shell_actor(), "create" if created else "update", "alarm_account", account_id,
+                        {"key_changed": parsed_key is not None or args.clear_key,
+                         "test_interval_s": args.test_interval})
     finally:
         await store.close()
     print(f"account {args.account.upper()} {'created' if created else 'updated'}")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
 from centinela.config import Config, parse_endpoint
 from centinela.data.accounts import AccountKeys
+from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
 from centinela.data.store import Store
+from centinela.data.ownership import ReceiverLock
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import FrameReceived
@@ -42,10 +45,41 @@ class Runtime:
     keys: AccountKeys = field(default_factory=AccountKeys)
     listeners: list[Listener] = field(default_factory=list)
     listener_states: list[ListenerState] = field(default_factory=list)
+    feed: ChangeFeed | None = None
+    lock: ReceiverLock | None = None
+    takeover_interval: float = 2.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        """Open the store and follow its changes; receive signals if no other process does,
+        otherwise stand by and take over when that process goes away."""
         self.store = await Store.open(self.config.data_dir)
+        self.feed = ChangeFeed(self.store)
+        self.lock = ReceiverLock(self.config.data_dir)
+        self._spawn(self.feed.run(), "change-feed")
+        if self.lock.try_acquire():
+            await self._become_owner()
+        else:
+            owner = self.lock.owner()
+            log.info("receiver owned by %s; standing by", owner.describe() if owner else "another process")
+            self._spawn(self._stand_by(), "standby")
+
+    @property
+    def is_owner(self) -> bool:
+        return self.lock is not None and self.lock.held
+
+    async def _stand_by(self) -> None:
+        while not self.lock or not self.lock.try_acquire():
+            await asyncio.sleep(self.takeover_interval)
+        log.warning("the receiver's owner went away: this process takes over")
+        await self._become_owner()
+
+    def _spawn(self, coroutine: Coroutine[object, object, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def _become_owner(self) -> None:
+        assert self.store is not None and self.feed is not None
+        self.feed.include_new_events = False
         self.store.start()
         await self.keys.refresh(self.store.reader)
         receiver = self.config.receiver
@@ -60,8 +94,8 @@ class Runtime:
             host, port = parse_endpoint(endpoint)
             await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats,
                                                                   key_for=self.keys))
-        self._tasks.append(asyncio.create_task(self._supervise(), name="supervision"))
-        self._tasks.append(asyncio.create_task(self._follow_keys(), name="account-keys"))
+        self._spawn(self._supervise(), "supervision")
+        self._spawn(self._follow_keys(), "account-keys")
         if self.demo:
             await self._start_demo()
 
@@ -92,7 +126,7 @@ class Runtime:
         target = self.tcp_listeners[0]
         host = "127.0.0.1" if target.host in ("0.0.0.0", "::", "") else target.host
         panels = DemoPanels(host, target.bound_port, count=self.config.demo.panels, interval=self.config.demo.interval)
-        self._tasks.append(asyncio.create_task(panels.run(), name="demo-panels"))
+        self._spawn(panels.run(), "demo-panels")
 
     async def _follow_keys(self) -> None:
         """Pick up keys an admin sets (from the console or the shell) within seconds."""
@@ -137,3 +171,5 @@ class Runtime:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self.lock is not None:
+            self.lock.release()

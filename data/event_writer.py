@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from centinela.data.db import StoreError
-from centinela.data.pubsub import Hub
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import to_db, utcnow
 from centinela.receiver import catalog
@@ -119,9 +118,11 @@ def restored_codes(signal: Signal) -> tuple[str, ...]:
 
 
 class EventWriter:
-    def __init__(self, db: aiosqlite.Connection, hub: Hub[EventChanges], max_batch: int = 1000) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, publish: Callable[[EventChanges], None], max_batch: int = 1000
+    ) -> None:
         self._db = db
-        self._hub = hub
+        self._publish_changes = publish
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | _Job | None] = asyncio.Queue()
         self.rules = Rules()
@@ -219,7 +220,7 @@ class EventWriter:
 
     def _publish(self, changes: EventChanges) -> None:
         if changes.added or changes.updated:
-            self._hub.publish(changes)
+            self._publish_changes(changes)
 
     async def _in_transaction(self, work):  # type: ignore[no-untyped-def]
         await self._db.execute("BEGIN IMMEDIATE")

@@ -50,7 +50,6 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -171,7 +170,7 @@ def open_gateway(settings: OdooSettings) -> OdooGateway:
         return JsonRpcGateway(settings)
     if settings.transport == "json2":
         return Json2Gateway(settings)
-    version = _Http(settings, cookies=False).version()
+    version = _Http(settings).version()
     if version.major >= JSON2_FIRST_MAJOR:
         return Json2Gateway(settings, version)
     return JsonRpcGateway(settings, version)
@@ -181,10 +180,10 @@ class JsonRpcGateway:
     """``/jsonrpc`` through odoorpc, authenticated with a password or an API key (see the module doc)."""
 
     def __init__(self, settings: OdooSettings, version: OdooVersion | None = None) -> None:
-        self._settings = settings
-        self._http = _Http(settings, cookies=True)
-        if self._http.path:
+        if urlsplit(settings.url).path.strip("/"):
             raise ValueError(f"{settings.url}: odoorpc reaches Odoo at the root of a host only, not under a path")
+        self._settings = settings
+        self._http = _Http(settings)
         self._version = version
         self._odoo: odoorpc.ODOO | None = None
         self._uid: int | None = None
@@ -254,7 +253,7 @@ class Json2Gateway:
 
     def __init__(self, settings: OdooSettings, version: OdooVersion | None = None) -> None:
         self._settings = settings
-        self._http = _Http(settings, cookies=False)
+        self._http = _Http(settings)
         self._version = version
         self._headers = {
             "Authorization": f"bearer {settings.secret}",
@@ -326,7 +325,7 @@ _NOT_JSON = object()
 class _Http:
     """The URL split the way both transports need it, and one JSON POST over urllib."""
 
-    def __init__(self, settings: OdooSettings, *, cookies: bool) -> None:
+    def __init__(self, settings: OdooSettings) -> None:
         parts = urlsplit(settings.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{settings.url!r}: an http:// or https:// URL is needed")
@@ -336,13 +335,15 @@ class _Http:
         self.path = parts.path.rstrip("/")
         self.base = f"{parts.scheme}://{parts.netloc}{self.path}"
         self.timeout = settings.timeout
-        context = ssl.create_default_context()
-        if not settings.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=context)]
-        if cookies:
-            handlers.append(urllib.request.HTTPCookieProcessor(CookieJar()))
+        handlers: list[urllib.request.BaseHandler] = []
+        if self.tls:
+            # Built only for https: loading the CA bundle costs about a tenth of a second.
+            context = ssl.create_default_context()
+            if not settings.verify_tls:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        # No cookie jar: /jsonrpc and /json/2 are stateless (Odoo saves no session for them).
         self.opener = urllib.request.build_opener(*handlers)
 
     def post(self, path: str, payload: Any, headers: Mapping[str, str]) -> tuple[int, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,9 @@ class Store:
         self._reader = reader_db
         self._admin_db = admin_db
         self._admin_lock = asyncio.Lock()
-        self.writer = EventWriter(writer_db, self.events_hub)
+        self.writer = EventWriter(writer_db, self.publish)
+        self.published_event_id = 0
+        """Highest event id subscribers have been told about (by the writer or the change feed)."""
         self._writer_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -83,6 +85,21 @@ class Store:
             raise StoreError("the event writer is not running")
         return await self.writer.submit(signals, received_at, link_test=link_test)
 
+    def publish(self, changes: EventChanges) -> None:
+        if changes.added:
+            self.note_published(max(event.id for event in changes.added))
+        self.events_hub.publish(changes)
+
+    def note_published(self, event_id: int) -> None:
+        self.published_event_id = max(self.published_event_id, event_id)
+
+    async def apply(self, action: Callable[[aiosqlite.Connection], Awaitable[EventRecord]]) -> EventRecord:
+        """Run an operator's action (see data.alarm_actions) atomically and tell subscribers."""
+        async with self.transaction() as db:
+            event = await action(db)
+        self.publish(EventChanges([], [event]))
+        return event
+
     async def run_writer_job(self, job: Job) -> list[EventRecord]:
         if self._writer_task is None:
             raise StoreError("the event writer is not running")
@@ -126,6 +143,20 @@ class Store:
             " FROM priorities ORDER BY level"
         ) as cur:
             return [PriorityRow(*row) for row in await cur.fetchall()]
+
+    async def events_after(self, event_id: int, limit: int) -> list[EventRecord]:
+        async with self._reader.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit)
+        ) as cur:
+            return [EventRecord.from_row(row) for row in await cur.fetchall()]
+
+    async def events_by_id(self, ids: Iterable[int]) -> list[EventRecord]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        async with self._reader.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id", wanted) as cur:
+            return [EventRecord.from_row(row) for row in await cur.fetchall()]
 
     async def get_event(self, event_id: int) -> EventRecord | None:
         async with self._reader.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)) as cur:

@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, Literal, TypeAlias
 
+from centinela.receiver.catalog import Family
 from centinela.receiver.contact_id import parse_contact_id
 from centinela.receiver.dc09 import NEED_DATA, Rejection, _Sentinel, split_account
 from centinela.receiver.decode import _zone_or_user
@@ -243,12 +244,11 @@ def _message(
 
 
 def _unknown(message: bytes) -> SerialMessage:
-    text = _printable(message)
     # Every documented format puts the two-character receiver number after the protocol id;
     # where the line number ends differs by format, so it is left out.
-    header = _UNKNOWN_HEADER.match(text)
+    header = _UNKNOWN_HEADER.match(message.decode("latin-1"))
     receiver = header["receiver"] if header else None
-    return SerialMessage(MessageFormat.UNKNOWN, message, receiver, None, None, text[1:])
+    return SerialMessage(MessageFormat.UNKNOWN, message, receiver, None, None, _printable(message[1:]))
 
 
 def _printable(raw: bytes) -> str:
@@ -262,33 +262,34 @@ def signals_from_message(message: SerialMessage) -> list[Signal]:
     A payload its parser rejects (e.g. Contact ID with hex digits, SIA data with an unknown
     block) is still a message the receiver vouched for: it is stored with the payload as text.
     """
-    base = {
-        "protocol": message.format.value,
-        "raw": _printable(message.raw),
-        "account": message.account,
-        "receiver": message.receiver,
-        "line": message.line,
-    }
+    base = Signal(
+        protocol=message.format.value,
+        raw=_printable(message.raw),
+        account=message.account,
+        receiver=message.receiver,
+        line=message.line,
+    )
     try:
         if message.format is MessageFormat.CONTACT_ID:
             cid = parse_contact_id(message.data)
-            return [Signal(
-                **base, code=cid.code, qualifier=cid.qualifier, partition=cid.group,
-                **_zone_or_user("cid", cid.code, cid.number),
-            )]
+            signal = replace(base, code=cid.code, qualifier=cid.qualifier, partition=cid.group)
+            return [_numbered(signal, "cid", cid.number)]
         if message.format is MessageFormat.SIA:
             return [
-                Signal(
-                    **base, code=event.code, partition=event.partition, text=event.text,
-                    **({"user": event.user} if event.user and not event.number
-                       else _zone_or_user("sia", event.code, event.number)),
+                _numbered(
+                    replace(
+                        base, code=event.code, partition=event.partition, user=event.user,
+                        text=event.text,
+                    ),
+                    "sia",
+                    event.number,
                 )
                 for event in parse_sia_data(message.data)
             ]
         if message.format is MessageFormat.BASIC:
             event, area, number = message.data[:1], message.data[1:2], message.data[2:]
-            return [Signal(
-                **base, code=event.strip() or None, partition=area.strip() or None,
+            return [replace(
+                base, code=event.strip() or None, partition=area.strip() or None,
                 zone=number.strip() or None,
             )]
     except ValueError as exc:
@@ -296,4 +297,14 @@ def signals_from_message(message: SerialMessage) -> list[Signal]:
             "undecodable %s data %r from account %s: %s",
             message.format.value, message.data, message.account, exc,
         )
-    return [Signal(**base, text=message.data or None)]
+    return [replace(base, text=message.data or None)]
+
+
+def _numbered(signal: Signal, family: Family, number: str | None) -> Signal:
+    """The signal with ``number`` as its zone or its user, as the catalogue says for its code.
+
+    A user the signal already names (SIA ``id`` modifier) stays unless the number is a user too.
+    """
+    assert signal.code is not None
+    numbers = _zone_or_user(family, signal.code, number)
+    return replace(signal, zone=numbers.get("zone"), user=numbers.get("user", signal.user))

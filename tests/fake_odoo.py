@@ -281,6 +281,10 @@ class _Server(ThreadingHTTPServer):
         self.tls = tls
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that give up (timeouts, refused certificates) are part of the tests, not server faults.
+        return
+
     def get_request(self) -> tuple[socket, Any]:
         conn, address = super().get_request()
         if self.tls is not None:
@@ -346,7 +350,9 @@ class FakeOdoo:
             return self
         self._server = _Server((self.host, self._port), self, self._tls)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-odoo", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-odoo", daemon=True
+        )
         self._thread.start()
         return self
 

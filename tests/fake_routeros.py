@@ -42,6 +42,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -328,6 +329,7 @@ class Query:
         want = self._value(name, value)
         if operator in ("", "="):
             return have == want
+        # RouterOS compares typed values; numbers as numbers and the rest as text is enough here.
         if have.lstrip("-").isdigit() and want.lstrip("-").isdigit():
             left, right = int(have), int(want)
             return left < right if operator == "<" else left > right
@@ -418,7 +420,7 @@ class RouterModel:
             replies = self._run(sentence)
         except CommandError as error:
             replies = [error.words(), ["!done"]]
-        except _MissingPath as missing:
+        except _MissingPathError as missing:
             replies = [
                 ["!trap", "=category=0", f"=message=no such command or directory ({missing.segment})"],
                 ["!trap", "=message=no such command prefix"],
@@ -447,7 +449,7 @@ class RouterModel:
             for depth in range(1, len(segments) + 1):
                 prefix = "/" + "/".join(segments[:depth])
                 if prefix not in _KNOWN_DIRECTORIES and prefix not in self.tables:
-                    raise _MissingPath(segments[depth - 1])
+                    raise _MissingPathError(segments[depth - 1])
             raise CommandError(NO_SUCH_COMMAND, category=0)
         if verb not in table.spec.verbs:
             raise CommandError(NO_SUCH_COMMAND, category=0)
@@ -534,7 +536,7 @@ class RouterModel:
         table.rows.update(updated)
 
 
-class _MissingPath(Exception):
+class _MissingPathError(Exception):
     def __init__(self, segment: str) -> None:
         super().__init__(segment)
         self.segment = segment
@@ -598,10 +600,8 @@ class FakeRouterOS:
         with self.lock:
             open_sockets = list(self._open)
         for sock in open_sockets:
-            try:
+            with suppress(OSError):  # already closed by its peer
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in list(self._threads):
             thread.join(timeout=5)
         if self._listener is not None:
@@ -630,7 +630,9 @@ class FakeRouterOS:
     def add_address_list_entry(
         self, list_name: str, address: str, *, comment: str | None = None, disabled: bool = False
     ) -> str:
-        return self._add(ADDRESS_LIST, {"list": list_name, "address": address, "comment": comment, "disabled": disabled})
+        return self._add(
+            ADDRESS_LIST, {"list": list_name, "address": address, "comment": comment, "disabled": disabled}
+        )
 
     def add_secret(
         self,
@@ -726,7 +728,7 @@ class FakeRouterOS:
                 self._converse(sock)
         except (OSError, WireError):
             pass  # the client went away, failed the TLS handshake or sent bytes no client sends
-        except Exception as error:  # noqa: BLE001 - surfaced to the tests through `errors`
+        except Exception as error:  # surfaced to the tests through `errors`
             with self.lock:
                 self.errors.append(error)
         finally:

@@ -4,7 +4,8 @@ store, fed by real signals, playing into a backend that records what it was aske
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -223,9 +224,9 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def contact_id(account: str, code: str) -> Signal:
-    return Signal(protocol="ADM-CID", raw=f"#{account}|1{code} 01 001", account=account, code=code,
-                  qualifier="1", zone="001")
+def contact_id(account: str, code: str, qualifier: str = "1") -> Signal:
+    return Signal(protocol="ADM-CID", raw=f"#{account}|{qualifier}{code} 01 001", account=account, code=code,
+                  qualifier=qualifier, zone="001")
 
 
 def make_service(store: Store, data_dir: Path, backend: RecordingBackend, **options: object) -> AlarmSoundService:
@@ -233,6 +234,17 @@ def make_service(store: Store, data_dir: Path, backend: RecordingBackend, **opti
         store, backend, partial(resolve_sound, data_dir=data_dir),
         repeat_every=timedelta(milliseconds=200), **options,  # type: ignore[arg-type]
     )
+
+
+@asynccontextmanager
+async def running(service: AlarmSoundService) -> AsyncIterator[None]:
+    task = asyncio.create_task(service.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def take(store: Store, event_id: int) -> EventRecord:
@@ -247,8 +259,7 @@ async def test_service_sounds_a_received_alarm_until_taken_then_reminds(store: S
     await add_monitored_customer(store, "2201", "Clínica San Rafael")
     backend = RecordingBackend()
     service = make_service(store, data_dir, backend)
-    task = asyncio.create_task(service.run())
-    try:
+    async with running(service):
         await wait_for(lambda: PACKAGE_SOUNDS / "critical.wav" in backend.prepared)
         assert backend.plays == []
         (fire,) = await store.record([contact_id("2201", "110")])
@@ -265,26 +276,25 @@ async def test_service_sounds_a_received_alarm_until_taken_then_reminds(store: S
         assert len(backend.plays) == played_when_taken  # no more alarm, reminder not due yet
         await wait_for(lambda: backend.plays[-1:] == ["reminder.wav"])
         assert set(backend.plays) == {"critical.wav", "reminder.wav"}
-    finally:
-        task.cancel()
 
 
-async def test_service_sounds_alarms_already_open_at_start_and_ignores_info(store: Store, data_dir: Path) -> None:
+async def test_service_sounds_alarms_open_at_start_until_the_panel_restores(store: Store, data_dir: Path) -> None:
     await add_monitored_customer(store, "3300", "Ferretería El Clavo")
     (burglary,) = await store.record([contact_id("3300", "130")])
     assert burglary.priority == 2
     backend = RecordingBackend()
     service = make_service(store, data_dir, backend)
-    task = asyncio.create_task(service.run())
-    try:
-        await wait_for(lambda: backend.plays == ["high.wav"])
-        service.events_changed([await take(store, burglary.id)])
+    async with running(service):
+        await wait_for(lambda: backend.plays[:2] == ["high.wav", "high.wav"])  # nobody did anything
+        await store.record([contact_id("3300", "130", qualifier="3")])  # the store closes the alarm
+        closed = await store.get_event(burglary.id)
+        assert closed is not None and closed.status == "resolved"
+        await wait_for(lambda: backend.stops == 1)
+        played = len(backend.plays)
         (test_report,) = await store.record([contact_id("3300", "602")])  # periodic test: info level
         assert test_report.priority == 6
         await asyncio.sleep(0.5)
-        assert backend.plays == ["high.wav"]
-    finally:
-        task.cancel()
+        assert len(backend.plays) == played
 
 
 async def test_mute_silences_new_alarms_shows_until_when_and_unmute_brings_them_back(
@@ -295,8 +305,7 @@ async def test_mute_silences_new_alarms_shows_until_when_and_unmute_brings_them_
     states: list[SoundState] = []
     service = make_service(store, data_dir, backend, on_state=states.append)
     assert service.state() == SoundState("bell", "recording bell", None)
-    task = asyncio.create_task(service.run())
-    try:
+    async with running(service):
         await wait_for(lambda: backend.prepared != [])
         service.mute(10)
         state = service.state()
@@ -318,5 +327,3 @@ async def test_mute_silences_new_alarms_shows_until_when_and_unmute_brings_them_
         await wait_for(lambda: states[-1].kind == "bell", timeout=2.0)  # the mute ran out by itself
         await wait_for(lambda: len(backend.plays) > played)
         assert backend.plays[-1] == "critical.wav"
-    finally:
-        task.cancel()

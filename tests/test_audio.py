@@ -68,14 +68,14 @@ def captured_fd2() -> Iterator[Callable[[], bytes]]:
     """Everything written to file descriptor 2 (by Python or by C libraries) inside the block."""
     sys.stderr.flush()
     saved = os.dup(2)
-    sink = tempfile.TemporaryFile()
-    os.dup2(sink.fileno(), 2)
-    try:
-        yield lambda: (sink.seek(0), sink.read())[1]
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: os.pread(sink.fileno(), 1 << 20, 0)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:

@@ -80,7 +80,12 @@ def test_prepaid_is_billed_on_the_first_day_of_its_period() -> None:
     (line,) = invoice.lines
     assert (line.period_start, line.period_end) == (date(2026, 11, 1), date(2026, 11, 30))
     assert line.description == "Internet 20 Mbps — 01/11/2026 a 30/11/2026"
-    assert (line.quantity, line.unit_price, line.amount, line.tax) == (1, Decimal("30.00"), Decimal("30.00"), 0)
+    assert (line.quantity, line.unit_price, line.amount, line.tax) == (
+        Decimal(1),
+        Decimal("30.00"),
+        Decimal("30.00"),
+        Decimal(0),
+    )
     assert line.kind is LineKind.PERIOD
     assert invoice.invoice_date == date(2026, 11, 1)
     assert invoice.due_date == date(2026, 11, 11)
@@ -276,7 +281,7 @@ def test_plan_change_in_a_billed_period_credits_old_and_charges_new_days() -> No
     c = contract(start=date(2026, 12, 1))  # November already billed; cursor at December
     credit, charge = plan_change_lines(c, FAST, date(2026, 11, 20))
     assert (credit.period_start, credit.period_end) == (date(2026, 11, 20), date(2026, 11, 30))
-    assert (credit.quantity, credit.unit_price, credit.amount) == (-1, Decimal("11.00"), Decimal("-11.00"))
+    assert (credit.quantity, credit.unit_price, credit.amount) == (Decimal(-1), Decimal("11.00"), Decimal("-11.00"))
     assert credit.description == (
         "Crédito por cambio de plan: Internet 20 Mbps — 20/11/2026 a 30/11/2026 (11 de 30 días)"
     )
@@ -393,7 +398,9 @@ def test_many_runs_bill_exactly_what_one_late_run_bills(
 ) -> None:
     plan = Plan("Plan", Decimal("99.99"), "USD", cycle=cycle, billing_mode=mode)
     initial = [contract(plan=plan, start=start, anchor_day=anchor_day)]
-    contracts, billed, lines = initial, set(), []
+    contracts = initial
+    billed: set[tuple[int, date]] = set()
+    lines: list[InvoiceLine] = []
     day = start - timedelta(days=1)
     for gap in gaps:
         day += timedelta(days=gap)

@@ -140,9 +140,7 @@ def test_quit_ends_the_session(client: WireClient) -> None:
     assert client.closed_by_peer()
 
 
-def test_pipelined_tagged_commands_get_their_tag_on_every_reply(
-    router: FakeRouterOS, client: WireClient
-) -> None:
+def test_pipelined_tagged_commands_get_their_tag_on_every_reply(router: FakeRouterOS, client: WireClient) -> None:
     router.add_address_list_entry("morosos", "10.0.0.1", comment="a")
     router.add_address_list_entry("morosos", "10.0.0.2")
     client.send(

@@ -77,9 +77,16 @@ def router() -> Iterator[FakeRouterOS]:
 
 def client_for(router: FakeRouterOS, method: Method, notice_list: str | None = None) -> LibrouterosClient:
     config = RouterConfig(
-        name="torre", host=router.host, port=router.port, tls=False, username="centinela", password="pw",
-        method=method, notice_list=notice_list, timeout=2,
-    )  # fmt: skip
+        name="torre",
+        host=router.host,
+        port=router.port,
+        tls=False,
+        username="centinela",
+        password="pw",
+        method=method,
+        notice_list=notice_list,
+        timeout=2,
+    )
     return LibrouterosClient(config)
 
 

@@ -97,15 +97,22 @@ def test_a_refused_login_fails_every_action_and_managed_entries(router: FakeRout
 
 
 def test_config_defaults_and_validation() -> None:
-    base = {"name": "r", "host": "192.0.2.1", "username": "u", "password": "p"}
-    assert RouterConfig(**base, port=None, tls=False, method="address-list").api_port == 8728
-    assert RouterConfig(**base, port=None, tls=True, method="address-list").api_port == 8729
-    assert RouterConfig(**base, port=18728, tls=True, method="address-list").api_port == 18728
-    assert "p" not in repr(RouterConfig(**base, port=None, tls=False, method="address-list")).replace("port", "")
+    def config(port: int | None, tls: bool, method: Method = "address-list", notice: str | None = None) -> RouterConfig:
+        return RouterConfig("r", "192.0.2.1", port, tls, "u", "hunter2", method, notice_list=notice)
+
+    assert config(None, tls=False).api_port == 8728
+    assert config(None, tls=True).api_port == 8729
+    assert config(18728, tls=True).api_port == 18728
+    assert "hunter2" not in repr(config(None, tls=False))
     with pytest.raises(ValueError, match="notices need the address-list method"):
-        RouterConfig(**base, port=None, tls=False, method="ppp-secret", notice_list="avisos")
+        config(None, tls=False, method="ppp-secret", notice="avisos")
     with pytest.raises(ValueError, match="must differ"):
-        RouterConfig(**base, port=None, tls=False, method="address-list", notice_list="morosos")
+        config(None, tls=False, notice="morosos")
+    with pytest.raises(ValueError, match="the password cannot be sent") as refused:
+        RouterConfig("r", "192.0.2.1", None, False, "u", "contraseña€", "address-list")
+    assert "contraseña" not in str(refused.value)
+    with pytest.raises(ValueError, match="only Latin-1"):
+        RouterAction("suspend", "usuario€", "C-1", "overdue")
     with pytest.raises(ValueError, match="cannot be put in a mark"):
         RouterAction("suspend", "10.0.0.5", "C]1", "overdue")
 
@@ -292,9 +299,15 @@ def test_a_closed_port_fails_every_action(router: FakeRouterOS) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     config = RouterConfig(
-        name="apagado", host="127.0.0.1", port=closed_port, tls=False, username=USER, password=PASSWORD,
-        method="address-list", timeout=2,
-    )  # fmt: skip
+        name="apagado",
+        host="127.0.0.1",
+        port=closed_port,
+        tls=False,
+        username=USER,
+        password=PASSWORD,
+        method="address-list",
+        timeout=2,
+    )
     results = LibrouterosClient(config).apply([suspend("10.0.0.5"), reconnect("10.0.0.6")])
     assert oks(results) == [False, False]
     assert all(f"127.0.0.1:{closed_port}" in str(r.error) and "refused" in str(r.error) for r in results)
@@ -315,7 +328,7 @@ def test_a_stalled_router_times_out(router: FakeRouterOS, stall_after: int) -> N
     assert [(result.ok, result.error) for result in results] == [
         (False, f"router 'torre-norte' ({router.host}:{router.port}): no answer within 0.3 s")
     ] * 2
-    with pytest.raises(RouterError, match="no answer within 0.3 s"):
+    with pytest.raises(RouterError, match=r"no answer within 0\.3 s"):
         client.managed_entries()
 
 
@@ -326,7 +339,9 @@ def test_a_slow_router_within_the_timeout_is_fine(router: FakeRouterOS) -> None:
 
 def test_a_dropped_connection_keeps_what_the_router_confirmed(router: FakeRouterOS) -> None:
     router.drop_after = 2  # the login and the first add are answered
-    results = LibrouterosClient(config_for(router)).apply([suspend("10.0.0.5"), suspend("10.0.0.6"), suspend("10.0.0.7")])
+    results = LibrouterosClient(config_for(router)).apply(
+        [suspend("10.0.0.5"), suspend("10.0.0.6"), suspend("10.0.0.7")]
+    )
     assert oks(results) == [True, False, False]
     assert "connection lost: Connection unexpectedly closed" in str(results[1].error)
     assert listed(router) == {"10.0.0.5": "[centinela:C-1]"}
@@ -379,9 +394,16 @@ def tls_router(router_certificate: Certificate) -> Iterator[FakeRouterOS]:
 
 def tls_config(router: FakeRouterOS, ca_file: Path | None) -> RouterConfig:
     return RouterConfig(
-        name="torre-sur", host=router.host, port=router.port, tls=True, username=USER, password=PASSWORD,
-        method="address-list", timeout=2, tls_ca_file=None if ca_file is None else str(ca_file),
-    )  # fmt: skip
+        name="torre-sur",
+        host=router.host,
+        port=router.port,
+        tls=True,
+        username=USER,
+        password=PASSWORD,
+        method="address-list",
+        timeout=2,
+        tls_ca_file=None if ca_file is None else str(ca_file),
+    )
 
 
 def test_api_ssl_with_the_routers_certificate(tls_router: FakeRouterOS, router_certificate: Certificate) -> None:
@@ -396,3 +418,10 @@ def test_api_ssl_refuses_a_certificate_it_cannot_verify(tls_router: FakeRouterOS
     assert "TLS failed" in str(result.error)
     assert "CERTIFICATE_VERIFY_FAILED" in str(result.error)
     assert listed(tls_router) == {}
+
+
+def test_api_ssl_with_a_missing_ca_file_fails_before_connecting(tls_router: FakeRouterOS, tmp_path: Path) -> None:
+    [result] = LibrouterosClient(tls_config(tls_router, tmp_path / "absent.pem")).apply([suspend("10.0.0.5")])
+    assert not result.ok
+    assert "cannot load" in str(result.error)
+    assert tls_router.connections == 0

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from centinela.data.timeutil import utcnow
+from centinela.receiver.serial_link import SerialListener
 from centinela.receiver.signal import Signal
 from centinela.receiver.stats import ReceiverStats
-from centinela.receiver.serial_link import SerialListener
 from centinela.receiver.surgard import ACK, DC4, NAK
 
 CONTACT_ID = b"501100 181234E13001004" + DC4
@@ -50,8 +50,13 @@ class FakeReceiver:
 
     async def _readable(self) -> None:
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_reader(self.master, lambda: ready.done() or ready.set_result(None))
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self.master, wake)
         try:
             await ready
         finally:

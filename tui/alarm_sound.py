@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from centinela.data.event_writer import EventChanges
 from centinela.data.pubsub import Subscription
 from centinela.data.records import EventRecord, PriorityRow
 from centinela.data.store import Store
@@ -242,8 +243,9 @@ class AlarmSoundService:
         self._changed.set()
 
     def events_changed(self, events: Iterable[EventRecord]) -> None:
-        """New or updated events (received, taken, put on hold, closed). New events arrive by
-        themselves from the store's hub; the app calls this after an operator changes an event."""
+        """New or updated events (received, taken, put on hold, closed). What the event writer
+        commits arrives by itself through the store's hub (new events, restores that close
+        alarms); the app calls this after an operator takes, holds or closes an event."""
         events = list(events)
         if self._arrived_during_reload is not None:
             self._arrived_during_reload.extend(events)
@@ -295,9 +297,9 @@ class AlarmSoundService:
             self._muted_until = None
             self._state_changed()
 
-    async def _follow(self, subscription: Subscription[list[EventRecord]]) -> None:
-        async for batch in subscription:
-            self.events_changed(batch)
+    async def _follow(self, subscription: Subscription[EventChanges]) -> None:
+        async for changes in subscription:
+            self.events_changed([*changes.added, *changes.updated])
 
     async def _sound(self) -> None:
         while True:
