@@ -46,11 +46,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class SerialPortConfig(_Section):
+    """A hardware receiver (Sur-Gard MLR2 / System III / System 5) on an RS-232 port."""
+
+    device: str
+    baudrate: int = Field(default=9600, gt=0)
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    stopbits: Literal[1, 1.5, 2] = 1
+    heartbeat_timeout: float = Field(default=90.0, gt=0, description="seconds of silence before 'link lost'")
+
+
 class ReceiverConfig(_Section):
     tcp: list[str] = Field(default_factory=lambda: ["0.0.0.0:12000"])
     udp: list[str] = Field(default_factory=list)
     idle_timeout: float = Field(default=300.0, gt=0, description="seconds a silent TCP link stays open")
     supervision_interval: float = Field(default=30.0, gt=0, description="seconds between late-to-test sweeps")
+    serial: list[SerialPortConfig] = Field(default_factory=list)
 
     @field_validator("tcp", "udp")
     @classmethod

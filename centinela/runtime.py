@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
-from centinela.config import Config, parse_endpoint
+from centinela.config import Config, SerialPortConfig, parse_endpoint
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
@@ -19,10 +19,13 @@ from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import FrameReceived
 from centinela.receiver.decode import signals_from_frame
 from centinela.receiver.stats import ReceiverStats
+from centinela.receiver.serial_link import SerialListener
+from centinela.receiver.signal import Signal
+from centinela.receiver.supervision import link_signal
 from centinela.receiver.tcp import TcpListener
 from centinela.receiver.udp import UdpListener
 
-Listener = TcpListener | UdpListener
+Listener = TcpListener | UdpListener | SerialListener
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class Runtime:
             host, port = parse_endpoint(endpoint)
             await self._listen(f"udp://{endpoint}", UdpListener(host, port, self._commit_frame, self.stats,
                                                                   key_for=self.keys))
+        for port in receiver.serial:
+            await self._listen(f"serial://{port.device}", self._serial_listener(port))
         self._spawn(self._supervise(), "supervision")
         self._spawn(self._follow_keys(), "account-keys")
         if self.demo:
@@ -102,7 +107,7 @@ class Runtime:
     async def _listen(self, configured: str, listener: Listener) -> None:
         try:
             await listener.start()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             # A busy port must not keep the console from starting: operators still need the
             # history, and the status bar shows the listener as down.
             log.error("cannot listen on %s: %s", configured, exc.strerror or exc)
@@ -110,6 +115,28 @@ class Runtime:
             return
         self.listeners.append(listener)
         self.listener_states.append(ListenerState(listener.label, True))
+
+    def _serial_listener(self, port: SerialPortConfig) -> SerialListener:
+        label = f"serial://{port.device}"
+
+        async def link_lost() -> None:
+            await self._record_system(link_signal(label, lost=True, detail="Sin latido del receptor"))
+
+        async def link_restored() -> None:
+            await self._record_system(link_signal(label, lost=False))
+
+        return SerialListener(
+            port.device, self._commit_signals, self.stats, baudrate=port.baudrate, bytesize=port.bytesize,
+            parity=port.parity, stopbits=port.stopbits, heartbeat_timeout=port.heartbeat_timeout,
+            on_link_lost=link_lost, on_link_restored=link_restored,
+        )
+
+    async def _record_system(self, signal: Signal) -> None:
+        assert self.store is not None
+        try:
+            await self.store.record([signal])
+        except Exception:  # noqa: BLE001 - the log still says what happened
+            log.exception("could not store system event %s", signal.code)
 
     @property
     def tcp_listeners(self) -> list[TcpListener]:
@@ -150,6 +177,11 @@ class Runtime:
             except Exception:  # noqa: BLE001 - supervision must outlive one failed sweep
                 log.exception("late-to-test sweep failed")
             await asyncio.sleep(self.config.receiver.supervision_interval)
+
+    async def _commit_signals(self, signals: list[Signal]) -> None:
+        assert self.store is not None
+        await self.store.record(signals)
+        self.stats.last_signal_at = utcnow()
 
     async def _commit_frame(self, event: FrameReceived) -> None:
         assert self.store is not None

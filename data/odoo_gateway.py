@@ -166,14 +166,15 @@ class OdooGateway(Protocol):
 
 def open_gateway(settings: OdooSettings) -> OdooGateway:
     """The gateway for ``settings.transport``; "auto" asks the server its version first (one request)."""
-    if settings.transport == "jsonrpc":
-        return JsonRpcGateway(settings)
-    if settings.transport == "json2":
-        return Json2Gateway(settings)
-    version = _Http(settings).version()
-    if version.major >= JSON2_FIRST_MAJOR:
-        return Json2Gateway(settings, version)
-    return JsonRpcGateway(settings, version)
+    match settings.transport:
+        case "jsonrpc":
+            return JsonRpcGateway(settings)
+        case "json2":
+            return Json2Gateway(settings)
+        case "auto":
+            version = _Http(settings).version()
+            return Json2Gateway(settings) if version.major >= JSON2_FIRST_MAJOR else JsonRpcGateway(settings, version)
+    raise ValueError(f"unknown Odoo transport {settings.transport!r}: auto, jsonrpc or json2")
 
 
 class JsonRpcGateway:
@@ -251,10 +252,9 @@ class JsonRpcGateway:
 class Json2Gateway:
     """Odoo 19+'s ``/json/2/<model>/<method>`` with a bearer API key."""
 
-    def __init__(self, settings: OdooSettings, version: OdooVersion | None = None) -> None:
+    def __init__(self, settings: OdooSettings) -> None:
         self._settings = settings
         self._http = _Http(settings)
-        self._version = version
         self._headers = {
             "Authorization": f"bearer {settings.secret}",
             "X-Odoo-Database": settings.database,
@@ -262,8 +262,7 @@ class Json2Gateway:
         }
 
     def version(self) -> OdooVersion:
-        self._version = self._http.version()
-        return self._version
+        return self._http.version()
 
     def login(self) -> int:
         # JSON-2 has no login: the API key names the user, and context_get tells us who that is.
@@ -284,7 +283,9 @@ class Json2Gateway:
         order: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        body = _named(domain=list(domain), fields=list(fields), offset=offset, limit=limit, order=order, context=context)
+        body = _named(
+            domain=list(domain), fields=list(fields), offset=offset, limit=limit, order=order, context=context
+        )
         return list(self._post(model, "search_read", body))
 
     def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:

@@ -115,11 +115,13 @@ _DUH_REASONS: Final = frozenset(
 )
 
 
-class _Sentinel(Enum):
+class NeedData(Enum):
+    """The type of :data:`NEED_DATA`, for annotations."""
+
     NEED_DATA = "NEED_DATA"
 
 
-NEED_DATA: Final = _Sentinel.NEED_DATA
+NEED_DATA: Final = NeedData.NEED_DATA
 """Returned by :meth:`DC09Connection.next_event` when a complete frame is not buffered yet."""
 
 
@@ -490,7 +492,7 @@ class DC09Connection:
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
 
-    def next_event(self) -> FrameReceived | FrameRejected | Literal[_Sentinel.NEED_DATA]:
+    def next_event(self) -> FrameReceived | FrameRejected | Literal[NeedData.NEED_DATA]:
         while not self._pending:
             if not self._advance():
                 return NEED_DATA

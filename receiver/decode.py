@@ -7,6 +7,7 @@ block makes no sense to us it is stored (code unknown, data kept as text) so an 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from centinela.receiver import catalog
 from centinela.receiver.contact_id import parse_contact_id
@@ -19,17 +20,22 @@ log = logging.getLogger(__name__)
 LINK_TEST_TOKENS = frozenset({"NULL"})
 
 
-def _zone_or_user(family: catalog.Family, code: str, number: str | None) -> dict[str, str | None]:
-    """Contact ID and SIA reuse one number field for zones and users; the code says which."""
-    if not number:
-        return {}
-    info = catalog.lookup(family, code)
+def with_number(signal: Signal, family: catalog.Family, number: str | None) -> Signal:
+    """The signal with ``number`` as its zone or its user, as the catalogue says for its code.
+
+    Contact ID and SIA reuse one number field for zones and users. A user the signal already
+    names (SIA ``id`` modifier) stays unless the number is a user too; a panel-wide code's
+    all-zero number is no zone at all.
+    """
+    if not number or signal.code is None:
+        return signal
+    info = catalog.lookup(family, signal.code)
     kind = info.number if info else "zone"
     if kind == "user":
-        return {"user": number}
+        return replace(signal, user=number)
     if kind == "none" and not number.strip("0"):
-        return {}
-    return {"zone": number}
+        return signal
+    return replace(signal, zone=number)
 
 
 def signals_from_frame(frame: DC09Frame) -> list[Signal]:
@@ -40,34 +46,33 @@ def signals_from_frame(frame: DC09Frame) -> list[Signal]:
         data_account, _ = split_account(frame.data)
     except ValueError:
         data_account = None
-    base = {
-        "protocol": frame.token,
-        "raw": frame.raw.decode("latin-1").strip("\r\n"),
-        "account": frame.account or data_account,
-        "receiver": frame.receiver,
-        "line": frame.line or None,
-        "sequence": frame.sequence,
-        "panel_time": frame.timestamp,
-    }
     extended = " ".join(frame.extended) or None
+    base = Signal(
+        protocol=frame.token,
+        raw=frame.raw.decode("latin-1").strip("\r\n"),
+        account=frame.account or data_account,
+        receiver=frame.receiver,
+        line=frame.line or None,
+        sequence=frame.sequence,
+        panel_time=frame.timestamp,
+        text=extended,
+    )
     try:
         if frame.token == "ADM-CID":
             cid = parse_contact_id(frame.data)
-            return [Signal(
-                **base, code=cid.code, qualifier=cid.qualifier, partition=cid.group, text=extended,
-                **_zone_or_user("cid", cid.code, cid.number),
-            )]
+            signal = replace(base, code=cid.code, qualifier=cid.qualifier, partition=cid.group)
+            return [with_number(signal, "cid", cid.number)]
         if frame.token == "SIA-DCS":
             return [
-                Signal(
-                    **base, code=event.code, partition=event.partition, text=extended,
-                    **({"user": event.user} if event.user and not event.number
-                       else _zone_or_user("sia", event.code, event.number)),
+                with_number(
+                    replace(base, code=event.code, partition=event.partition, user=event.user,
+                            text=" ".join(part for part in (event.text, extended) if part) or None),
+                    "sia",
+                    event.number,
                 )
                 for event in parse_sia_data(frame.data)
             ]
     except ValueError as exc:
-        log.warning("undecodable %s data %r from account %s: %s", frame.token, frame.data, base["account"], exc)
+        log.warning("undecodable %s data %r from account %s: %s", frame.token, frame.data, base.account, exc)
     # Unknown token content or unparseable data: keep everything the panel said.
-    text = " ".join(part for part in (frame.data, extended) if part) or None
-    return [Signal(**base, text=text)]
+    return [replace(base, text=" ".join(part for part in (frame.data, extended) if part) or None)]

@@ -34,10 +34,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, Literal, TypeAlias
 
-from centinela.receiver.catalog import Family
 from centinela.receiver.contact_id import parse_contact_id
-from centinela.receiver.dc09 import NEED_DATA, Rejection, _Sentinel, split_account
-from centinela.receiver.decode import _zone_or_user
+from centinela.receiver.dc09 import NEED_DATA, NeedData, Rejection, split_account
+from centinela.receiver.decode import with_number
 from centinela.receiver.sia_dcs import parse_sia_data
 from centinela.receiver.signal import Signal
 
@@ -152,7 +151,7 @@ class SurGardDecoder:
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
 
-    def next_event(self) -> Event | Literal[_Sentinel.NEED_DATA]:
+    def next_event(self) -> Event | Literal[NeedData.NEED_DATA]:
         while not self._pending:
             if not self._advance():
                 return NEED_DATA
@@ -273,10 +272,10 @@ def signals_from_message(message: SerialMessage) -> list[Signal]:
         if message.format is MessageFormat.CONTACT_ID:
             cid = parse_contact_id(message.data)
             signal = replace(base, code=cid.code, qualifier=cid.qualifier, partition=cid.group)
-            return [_numbered(signal, "cid", cid.number)]
+            return [with_number(signal, "cid", cid.number)]
         if message.format is MessageFormat.SIA:
             return [
-                _numbered(
+                with_number(
                     replace(
                         base, code=event.code, partition=event.partition, user=event.user,
                         text=event.text,
@@ -298,13 +297,3 @@ def signals_from_message(message: SerialMessage) -> list[Signal]:
             message.format.value, message.data, message.account, exc,
         )
     return [replace(base, text=message.data or None)]
-
-
-def _numbered(signal: Signal, family: Family, number: str | None) -> Signal:
-    """The signal with ``number`` as its zone or its user, as the catalogue says for its code.
-
-    A user the signal already names (SIA ``id`` modifier) stays unless the number is a user too.
-    """
-    assert signal.code is not None
-    numbers = _zone_or_user(family, signal.code, number)
-    return replace(signal, zone=numbers.get("zone"), user=numbers.get("user", signal.user))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import operator
 import re
 import ssl
 import threading
@@ -70,6 +71,12 @@ _JSON2_STATUS = {
 }
 
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 _OPERATIONS = frozenset({"read", "write", "create", "unlink"})
 _OPERATION_VERBS = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
 _MAGIC_FIELDS = {
@@ -94,21 +101,23 @@ class FakeFault(Exception):
         self.message = message
 
     def serialize(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        # werkzeug's HTTP exceptions are serialized with (description, status) as their arguments.
+        http_status = _JSON2_STATUS.get(self.name) if self.name.startswith("werkzeug.") else None
         return {
             "name": self.name,
             "message": self.message,
-            "arguments": [self.message],
+            "arguments": [self.message] if http_status is None else [self.message, http_status],
             "context": dict(context or {}),
             "debug": f"Traceback (most recent call last):\n  (fake odoo)\n{self.name}: {self.message}\n",
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _User:
     uid: int
     login: str
     password: str | None
-    api_keys: set[str]
+    api_keys: frozenset[str]
     name: str
 
 
@@ -204,31 +213,26 @@ def _equals(actual: Any, value: Any) -> bool:
 
 
 def _leaf_matches(record: Mapping[str, Any], leaf: Sequence[Any]) -> bool:
-    name, operator, value = leaf
+    name, op, value = str(leaf[0]), str(leaf[1]), leaf[2]
     actual = record.get(name, False)
-    match operator:
-        case "=":
-            return _equals(actual, value)
-        case "!=":
-            return not _equals(actual, value)
-        case "<" | "<=" | ">" | ">=":
-            if _is_empty(actual) or _is_empty(value):
-                return False
-            return {"<": actual < value, "<=": actual <= value, ">": actual > value, ">=": actual >= value}[operator]
-        case "in" | "not in":
-            candidates = value if isinstance(value, list | tuple) else [value]
-            found = any(_equals(actual, candidate) for candidate in candidates)
-            return found if operator == "in" else not found
-        case "like" | "ilike" | "=like" | "=ilike" | "not like" | "not ilike":
-            pattern = str(value) if operator.startswith("=") else f"%{value}%"
-            if _is_empty(actual):
-                return operator.startswith("not")
-            matched = _like(actual, pattern, insensitive="ilike" in operator)
-            return not matched if operator.startswith("not") else matched
+    if op in ("=", "!="):
+        return _equals(actual, value) is (op == "=")
+    if op in _COMPARISONS:
+        # As SQL does with NULL, an empty value is neither smaller nor greater than anything.
+        return not _is_empty(actual) and not _is_empty(value) and bool(_COMPARISONS[op](actual, value))
+    if op in ("in", "not in"):
+        candidates = value if isinstance(value, list | tuple) else [value]
+        return any(_equals(actual, candidate) for candidate in candidates) is (op == "in")
+    if op in ("like", "ilike", "=like", "=ilike", "not like", "not ilike"):
+        negated = op.startswith("not")
+        if _is_empty(actual):
+            return negated  # Odoo adds "OR field IS NULL" to negative operators
+        pattern = str(value) if op.startswith("=") else f"%{value}%"
+        return _like(actual, pattern, insensitive="ilike" in op) is not negated
     raise FakeFault("builtins.ValueError", f"Invalid leaf {list(leaf)!r}")
 
 
-def domain_matches(domain: Sequence[Any], record: Mapping[str, Any]) -> bool:
+def _domain_matches(domain: Sequence[Any], record: Mapping[str, Any]) -> bool:
     """Odoo's domain semantics: prefix '&', '|', '!' over (field, operator, value) leaves, implicit '&'."""
     stack: list[bool] = []
     try:
@@ -257,7 +261,7 @@ def _order_keys(order: str) -> list[tuple[str, bool]]:
     for part in order.split(","):
         words = part.split()
         if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise FakeFault("builtins.ValueError", f"Invalid \"order\" specified ({order})")
+            raise FakeFault("builtins.ValueError", f'Invalid "order" specified ({order})')
         keys.append((words[0], len(words) == 2 and words[1].lower() == "desc"))
     return keys
 
@@ -267,9 +271,16 @@ def _sorted(records: list[dict[str, Any]], keys: list[tuple[str, bool]]) -> list
     # Stable sorts from the last key to the first; empty values sort as PostgreSQL's NULLs
     # (last ascending, first descending).
     for name, descending in reversed(keys):
-        result.sort(key=lambda r, n=name: (_is_empty(r.get(n)), r.get(n) if not _is_empty(r.get(n)) else 0),
-                    reverse=descending)
+        result.sort(key=_sort_key(name), reverse=descending)
     return result
+
+
+def _sort_key(name: str) -> Callable[[Mapping[str, Any]], tuple[bool, Any]]:
+    def key(record: Mapping[str, Any]) -> tuple[bool, Any]:
+        value = record.get(name)
+        return (True, 0) if _is_empty(value) else (False, value)
+
+    return key
 
 
 class _Server(ThreadingHTTPServer):
@@ -302,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.fake._serve(self)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, *args: Any) -> None:
         return
 
 
@@ -384,7 +395,7 @@ class FakeOdoo:
         return self._version_numbers()[0]
 
     def _version_numbers(self) -> tuple[int, int]:
-        major, minor = (re.findall(r"\d+", self.version) + ["0"])[:2]
+        major, minor = [*re.findall(r"\d+", self.version), "0"][:2]
         return int(major), int(minor)
 
     # -- seeding and inspection ------------------------------------------------------------------
@@ -400,12 +411,10 @@ class FakeOdoo:
     ) -> int:
         with self._lock:
             uid = uid if uid is not None else max(self._users, default=1) + 1
-            self._users[uid] = _User(uid, login, password, set(api_keys), name or login)
+            self._users[uid] = _User(uid, login, password, frozenset(api_keys), name or login)
             return uid
 
-    def add_model(
-        self, name: str, *, fields: Mapping[str, str] | None = None, required: Iterable[str] = ()
-    ) -> None:
+    def add_model(self, name: str, *, fields: Mapping[str, str] | None = None, required: Iterable[str] = ()) -> None:
         """Declare a model; with ``fields`` (name -> Odoo type) unknown field names become errors."""
         with self._lock:
             self._models[name] = _Model(name, dict(fields) if fields is not None else None, frozenset(required))
@@ -522,7 +531,7 @@ class FakeOdoo:
                 else:
                     self.calls["version_info"] += 1
                     result = self._version_info()
-        except Exception as exc:  # noqa: BLE001 - Odoo turns any exception into an error envelope
+        except Exception as exc:  # Odoo turns any exception into an error envelope
             fault = _as_fault(exc)
             code = 200 if self.major < 19 else 0
             envelope["error"] = {"code": code, "message": "Odoo Server Error", "data": fault.serialize()}
@@ -545,7 +554,7 @@ class FakeOdoo:
                 context = dict(params.pop("context", {}) or {})
                 self.calls[f"{model}.{method}"] += 1
                 result = self._execute(_Call(user, context, json2=True), model, method, ids, [], params)
-        except Exception as exc:  # noqa: BLE001 - Odoo turns any exception into an error body
+        except Exception as exc:  # Odoo turns any exception into an error body
             fault = _as_fault(exc)
             self._send_json(handler, _JSON2_STATUS.get(fault.name, 500), fault.serialize(context))
         else:
@@ -667,7 +676,9 @@ class FakeOdoo:
     def _builtin_methods(self) -> dict[tuple[str | None, str], _Method]:
         model_methods = {"search_read", "search", "search_count", "create", "fields_get"}
         record_methods = {"read", "write", "unlink", "message_post", "action_archive", "action_unarchive"}
-        methods = {(None, name): _Method(getattr(self, f"_orm_{name}"), False, True) for name in model_methods}
+        methods: dict[tuple[str | None, str], _Method] = {
+            (None, name): _Method(getattr(self, f"_orm_{name}"), False, True) for name in model_methods
+        }
         methods |= {(None, name): _Method(getattr(self, f"_orm_{name}"), True, True) for name in record_methods}
         methods[("res.users", "context_get")] = _Method(self._orm_context_get, False, True)
         return methods
@@ -688,7 +699,11 @@ class FakeOdoo:
 
     def _check_access(self, call: _Call, model: _Model, operation: str) -> None:
         for denial in self._denials:
-            if denial.model == model.name and denial.login in (None, call.user.login) and operation in denial.operations:
+            if (
+                denial.model == model.name
+                and denial.login in (None, call.user.login)
+                and operation in denial.operations
+            ):
                 raise FakeFault(
                     ACCESS_ERROR,
                     f"You are not allowed to {_OPERATION_VERBS[operation]} '{model.name}' ({model.name}) records.\n\n"
@@ -752,7 +767,7 @@ class FakeOdoo:
         rows = [
             record
             for record in model.records.values()
-            if not (hide_archived and record.get("active", True) is False) and domain_matches(domain, record)
+            if not (hide_archived and record.get("active", True) is False) and _domain_matches(domain, record)
         ]
         keys = _order_keys(order or "id")
         self._check_fields(model, (name for name, _ in keys))
@@ -791,7 +806,12 @@ class FakeOdoo:
         return len(self._search_ids(call, model, domain, limit=limit))
 
     def _orm_read(
-        self, call: _Call, model: _Model, ids: list[int], fields: Sequence[str] | None = None, load: str = "_classic_read"
+        self,
+        call: _Call,
+        model: _Model,
+        ids: list[int],
+        fields: Sequence[str] | None = None,
+        load: str = "_classic_read",
     ) -> list[dict[str, Any]]:
         self._check_access(call, model, "read")
         self._check_fields(model, fields or ())
@@ -849,7 +869,11 @@ class FakeOdoo:
         return self._orm_write(call, model, ids, {"active": True})
 
     def _orm_fields_get(
-        self, call: _Call, model: _Model, allfields: Sequence[str] | None = None, attributes: Sequence[str] | None = None
+        self,
+        call: _Call,
+        model: _Model,
+        allfields: Sequence[str] | None = None,
+        attributes: Sequence[str] | None = None,
     ) -> dict[str, dict[str, Any]]:
         described = {
             name: {
@@ -886,7 +910,6 @@ class FakeOdoo:
 
     def _orm_context_get(self, call: _Call, model: _Model) -> dict[str, Any]:
         return {"lang": "en_US", "tz": "UTC", "uid": call.user.uid}
-
 
 
 def _as_fault(exc: Exception) -> FakeFault:

@@ -229,10 +229,12 @@ def contact_id(account: str, code: str, qualifier: str = "1") -> Signal:
                   qualifier=qualifier, zone="001")
 
 
-def make_service(store: Store, data_dir: Path, backend: RecordingBackend, **options: object) -> AlarmSoundService:
+def make_service(
+    store: Store, data_dir: Path, backend: RecordingBackend, on_state: Callable[[SoundState], None] | None = None
+) -> AlarmSoundService:
     return AlarmSoundService(
         store, backend, partial(resolve_sound, data_dir=data_dir),
-        repeat_every=timedelta(milliseconds=200), **options,  # type: ignore[arg-type]
+        repeat_every=timedelta(milliseconds=200), on_state=on_state,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ from centinela.tui.audio import (
     MiniaudioBackend,
     SoundFileError,
     detect_backend,
+    probe_command,
     resolve_sound,
     validate_sound_file,
 )
@@ -187,6 +189,18 @@ def test_detection_writes_nothing_to_the_terminal_and_falls_back_to_the_bell() -
             assert bell.rings == 1
     finally:
         backend.close()
+
+
+def test_probe_child_runs_cleanly_from_any_folder(tmp_path: Path) -> None:
+    # A folder named like our package in the current directory must not shadow it.
+    (tmp_path / "centinela").mkdir()
+    (tmp_path / "centinela" / "__init__.py").write_text("")
+    probe = subprocess.run(probe_command(), cwd=tmp_path, capture_output=True, text=True, timeout=10)
+    assert "Traceback" not in probe.stderr
+    if NO_SOUND_CARD:
+        assert (probe.returncode, probe.stdout) == (1, "")
+    else:
+        assert probe.returncode == 0 and probe.stdout.strip() in miniaudio.Backend.__members__
 
 
 def test_bell_backend_rings_for_any_sound() -> None:

@@ -38,7 +38,7 @@ def post(url: str, payload: Any, headers: Mapping[str, str] | None = None, raw: 
 def jsonrpc(fake: FakeOdoo, path: str, params: Mapping[str, Any]) -> Envelope:
     status, envelope = post(fake.url + path, {"jsonrpc": "2.0", "method": "call", "params": params, "id": 7})
     assert status == 200  # Odoo's JSON-RPC answers errors in the body, never with the HTTP status
-    assert envelope["jsonrpc"] == "2.0" and envelope["id"] == 7
+    assert isinstance(envelope, dict) and envelope["jsonrpc"] == "2.0" and envelope["id"] == 7
     return envelope
 
 
@@ -47,8 +47,14 @@ def rpc(fake: FakeOdoo, service: str, method: str, *args: Any) -> Envelope:
 
 
 def execute_kw(
-    fake: FakeOdoo, model: str, method: str, args: list[Any], kwargs: Mapping[str, Any] | None = None, *,
-    uid: int = 2, secret: str = "admin",
+    fake: FakeOdoo,
+    model: str,
+    method: str,
+    args: list[Any],
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    uid: int = 2,
+    secret: str = "admin",
 ) -> Any:
     envelope = rpc(fake, "object", "execute_kw", fake.database, uid, secret, model, method, args, dict(kwargs or {}))
     assert "error" not in envelope, envelope["error"]
@@ -58,13 +64,12 @@ def execute_kw(
 def error_of(envelope: Envelope) -> dict[str, Any]:
     error = envelope["error"]
     assert error["code"] == 200 and error["message"] == "Odoo Server Error"
-    assert set(error["data"]) == {"name", "message", "arguments", "context", "debug"}
-    return error["data"]
+    data: dict[str, Any] = error["data"]
+    assert set(data) == {"name", "message", "arguments", "context", "debug"}
+    return data
 
 
-def json2(
-    fake: FakeOdoo, model: str, method: str, body: Mapping[str, Any], key: str | None = "KEY"
-) -> tuple[int, Any]:
+def json2(fake: FakeOdoo, model: str, method: str, body: Mapping[str, Any], key: str | None = "KEY") -> tuple[int, Any]:
     headers = {"Authorization": f"bearer {key}"} if key else {}
     return post(f"{fake.url}/json/2/{model}/{method}", body, headers)
 
@@ -202,7 +207,9 @@ def test_search_read_limit_offset_order_and_fields(odoo: FakeOdoo) -> None:
         odoo, "res.partner", "search_read", [[]], {"fields": ["name", "credit"], "order": "credit desc", "limit": 2}
     )
     assert rows == [{"id": 1, "name": "Ana Gómez", "credit": 100.0}, {"id": 3, "name": "carla ruiz", "credit": 55.5}]
-    rows = execute_kw(odoo, "res.partner", "search_read", [[]], {"fields": ["ref"], "order": "city, id desc", "offset": 1})
+    rows = execute_kw(
+        odoo, "res.partner", "search_read", [[]], {"fields": ["ref"], "order": "city, id desc", "offset": 1}
+    )
     # Empty values sort last ascending, as PostgreSQL's NULLs do.
     assert [row["ref"] for row in rows] == ["A1", "C3"]
 
@@ -214,12 +221,12 @@ def test_search_read_without_fields_returns_every_field(odoo: FakeOdoo) -> None:
 
 
 def test_archived_records_hide_unless_asked_for(odoo: FakeOdoo) -> None:
-    search = ["res.partner", "search_read"]
-    assert "Dario Ana" not in names(execute_kw(odoo, *search, [[("name", "ilike", "ana")]], {"fields": ["name"]}))
-    with_active = [("active", "=", False)]
-    assert names(execute_kw(odoo, *search, [with_active], {"fields": ["name"]})) == ["Dario Ana"]
-    every = execute_kw(odoo, *search, [[]], {"fields": ["name"], "context": {"active_test": False}})
-    assert len(every) == 4
+    def search(domain: list[Any], **options: Any) -> list[str]:
+        return names(execute_kw(odoo, "res.partner", "search_read", [domain], {"fields": ["name"], **options}))
+
+    assert "Dario Ana" not in search([("name", "ilike", "ana")])
+    assert search([("active", "=", False)]) == ["Dario Ana"]
+    assert len(search([], context={"active_test": False})) == 4
     assert names(execute_kw(odoo, "res.partner", "read", [[4]], {"fields": ["name"]})) == ["Dario Ana"]
 
 
@@ -243,8 +250,9 @@ def test_bad_domain_and_order_are_server_errors(odoo: FakeOdoo) -> None:
 
 def test_declared_models_refuse_unknown_fields(odoo: FakeOdoo) -> None:
     odoo.add_model("sale.order", fields={"name": "char", "state": "selection"})
-    envelope = rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "sale.order", "search_read", [[]],
-                   {"fields": ["amount"]})
+    envelope = rpc(
+        odoo, "object", "execute_kw", "centinela", 2, "admin", "sale.order", "search_read", [[]], {"fields": ["amount"]}
+    )
     assert error_of(envelope)["message"] == "Invalid field 'amount' on model 'sale.order'"
     fields = execute_kw(odoo, "sale.order", "fields_get", [], {"attributes": ["type"]})
     assert fields["state"] == {"type": "selection"} and fields["write_date"] == {"type": "datetime"}
@@ -262,8 +270,18 @@ def test_create_one_dict_gives_an_id_and_a_list_gives_ids(odoo: FakeOdoo) -> Non
 
 
 def test_create_needs_its_values_positionally_over_jsonrpc(odoo: FakeOdoo) -> None:
-    envelope = rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "res.partner", "create", [],
-                   {"vals_list": [{"name": "X"}]})
+    envelope = rpc(
+        odoo,
+        "object",
+        "execute_kw",
+        "centinela",
+        2,
+        "admin",
+        "res.partner",
+        "create",
+        [],
+        {"vals_list": [{"name": "X"}]},
+    )
     assert error_of(envelope)["name"] == "builtins.IndexError"
 
 
@@ -275,13 +293,16 @@ def test_write_dates_move_forward_strictly(odoo: FakeOdoo) -> None:
     second = odoo.record("res.partner", 1)
     assert before["write_date"] < first["write_date"] < second["write_date"]
     assert second["create_date"] == before["create_date"] and second["city"] == "Tacna"
-    rows = execute_kw(odoo, "res.partner", "search_read", [[("write_date", ">", first["write_date"])]],
-                      {"fields": ["name"]})
+    rows = execute_kw(
+        odoo, "res.partner", "search_read", [[("write_date", ">", first["write_date"])]], {"fields": ["name"]}
+    )
     assert names(rows) == ["Ana Gómez"]
 
 
 def test_write_and_unlink_of_missing_records_are_missing_errors(odoo: FakeOdoo) -> None:
-    envelope = rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "res.partner", "write", [[1, 42], {"ref": "Z"}])
+    envelope = rpc(
+        odoo, "object", "execute_kw", "centinela", 2, "admin", "res.partner", "write", [[1, 42], {"ref": "Z"}]
+    )
     assert error_of(envelope)["name"] == "odoo.exceptions.MissingError"
     assert odoo.record("res.partner", 1)["ref"] == "A1"  # nothing written: one transaction
     assert execute_kw(odoo, "res.partner", "unlink", [[2]]) is True
@@ -296,13 +317,15 @@ def test_archive_and_unarchive(odoo: FakeOdoo) -> None:
 
 
 def test_message_post_goes_to_the_record_chatter(odoo: FakeOdoo) -> None:
-    message_id = execute_kw(odoo, "res.partner", "message_post", [[2]],
-                            {"body": "Pago recibido", "message_type": "comment"})
+    message_id = execute_kw(
+        odoo, "res.partner", "message_post", [[2]], {"body": "Pago recibido", "message_type": "comment"}
+    )
     assert isinstance(message_id, int)
     (message,) = odoo.chatter("res.partner", 2)
     assert message["id"] == message_id and message["body"] == "Pago recibido" and message["author_uid"] == 2
-    envelope = rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "res.partner", "message_post", [[1, 2]],
-                   {"body": "x"})
+    envelope = rpc(
+        odoo, "object", "execute_kw", "centinela", 2, "admin", "res.partner", "message_post", [[1, 2]], {"body": "x"}
+    )
     assert error_of(envelope)["name"] == "builtins.ValueError"
 
 
@@ -319,21 +342,34 @@ def test_denied_model_is_an_access_error_for_that_user_and_operation(odoo: FakeO
 
 
 def test_required_fields_and_constraints_are_validation_errors(odoo: FakeOdoo) -> None:
-    odoo.add_model("account.move", fields={"partner_id": "many2one", "amount_total": "monetary"},
-                   required={"partner_id"})
-    odoo.add_constraint("account.move", lambda r: "El monto debe ser positivo" if r.get("amount_total", 0) < 0 else None)
+    odoo.add_model(
+        "account.move", fields={"partner_id": "many2one", "amount_total": "monetary"}, required={"partner_id"}
+    )
+    odoo.add_constraint(
+        "account.move", lambda r: "El monto debe ser positivo" if r.get("amount_total", 0) < 0 else None
+    )
     refused = [
         rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "account.move", "create", [[{"amount_total": 5}]]),
-        rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "account.move", "create",
-            [[{"partner_id": 1, "amount_total": 5}, {"partner_id": 1, "amount_total": -1}]]),
+        rpc(
+            odoo,
+            "object",
+            "execute_kw",
+            "centinela",
+            2,
+            "admin",
+            "account.move",
+            "create",
+            [[{"partner_id": 1, "amount_total": 5}, {"partner_id": 1, "amount_total": -1}]],
+        ),
     ]
     assert [error_of(e)["name"] for e in refused] == ["odoo.exceptions.ValidationError"] * 2
     assert "mandatory field is not set" in error_of(refused[0])["message"]
     assert error_of(refused[1])["message"] == "El monto debe ser positivo"
     assert odoo.records("account.move") == []  # the valid half of the batch was not kept either
     move = execute_kw(odoo, "account.move", "create", [{"partner_id": 1, "amount_total": 5}])
-    envelope = rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", "account.move", "write",
-                   [[move], {"partner_id": False}])
+    envelope = rpc(
+        odoo, "object", "execute_kw", "centinela", 2, "admin", "account.move", "write", [[move], {"partner_id": False}]
+    )
     assert error_of(envelope)["name"] == "odoo.exceptions.ValidationError"
 
 
@@ -355,8 +391,11 @@ def test_registered_methods_and_their_faults(odoo: FakeOdoo) -> None:
 
 
 def test_unknown_model_method_and_arguments(odoo: FakeOdoo) -> None:
-    calls = [("nope.model", "search", [[]], {}), ("res.partner", "frobnicate", [[1]], {}),
-             ("res.partner", "search", [[]], {"colour": "red"})]
+    calls = [
+        ("nope.model", "search", [[]], {}),
+        ("res.partner", "frobnicate", [[1]], {}),
+        ("res.partner", "search", [[]], {"colour": "red"}),
+    ]
     found = [error_of(rpc(odoo, "object", "execute_kw", "centinela", 2, "admin", *call))["name"] for call in calls]
     assert found == [USER_ERROR, "builtins.AttributeError", "builtins.TypeError"]
 
@@ -404,8 +443,12 @@ def test_proxy_status_answers_an_html_error_page(odoo: FakeOdoo) -> None:
 
 
 def test_json2_answers_the_bare_result(odoo19: FakeOdoo) -> None:
-    status, rows = json2(odoo19, "res.partner", "search_read",
-                         {"domain": [["name", "ilike", "an"]], "fields": ["name"], "order": "name desc"})
+    status, rows = json2(
+        odoo19,
+        "res.partner",
+        "search_read",
+        {"domain": [["name", "ilike", "an"]], "fields": ["name"], "order": "name desc"},
+    )
     assert status == 200 and rows == [{"id": 1, "name": "Ana"}]
     status, ids = json2(odoo19, "res.partner", "create", {"vals_list": [{"name": "Eva"}]})
     assert (status, ids) == (200, [3])  # always ids over JSON-2, even for one record
@@ -419,14 +462,14 @@ def test_json2_answers_the_bare_result(odoo19: FakeOdoo) -> None:
 def test_json2_needs_an_api_key_bearer(odoo19: FakeOdoo, key: str | None) -> None:
     status, body = json2(odoo19, "res.partner", "search", {"domain": []}, key=key)
     assert status == 401
-    assert body["name"] == "werkzeug.exceptions.Unauthorized" and body["message"] == "Invalid apikey"
+    assert body["name"] == "werkzeug.exceptions.Unauthorized" and body["arguments"] == ["Invalid apikey", 401]
     assert set(body) == {"name", "message", "arguments", "context", "debug"}
 
 
 def test_json2_error_statuses(odoo19: FakeOdoo) -> None:
     odoo19.deny("res.partner", operations={"unlink"})
     odoo19.add_model("sale.order", required={"partner_id"})
-    cases = [
+    cases: list[tuple[tuple[str, str, dict[str, Any]], int, str]] = [
         (("res.partner", "unlink", {"ids": [1]}), 403, "odoo.exceptions.AccessError"),
         (("sale.order", "create", {"vals_list": [{}]}), 422, "odoo.exceptions.ValidationError"),
         (("res.partner", "write", {"ids": [9], "vals": {"name": "x"}}), 404, "odoo.exceptions.MissingError"),
@@ -441,8 +484,11 @@ def test_json2_error_statuses(odoo19: FakeOdoo) -> None:
 
 
 def test_json2_checks_the_database_header_and_passes_context(odoo19: FakeOdoo) -> None:
-    status, body = post(f"{odoo19.url}/json/2/res.partner/search", {"domain": []},
-                        {"Authorization": "bearer KEY", "X-Odoo-Database": "other"})
+    status, body = post(
+        f"{odoo19.url}/json/2/res.partner/search",
+        {"domain": []},
+        {"Authorization": "bearer KEY", "X-Odoo-Database": "other"},
+    )
     assert status == 404
     odoo19.update("res.partner", [2], {"active": False})
     status, body = json2(odoo19, "res.partner", "search", {"domain": [], "context": {"active_test": False}})

@@ -36,9 +36,8 @@ API_KEY = "0123456789abcdef0123456789abcdef01234567"
 TRANSPORTS = [pytest.param("18.0", id="jsonrpc-18"), pytest.param("19.0", id="json2-19")]
 
 
-def settings_for(fake: FakeOdoo, *, secret: str = API_KEY, transport: str = "auto", **extra: Any) -> OdooSettings:
-    return OdooSettings(url=fake.url, database=fake.database, user="sync", secret=secret,
-                        transport=transport, **extra)  # type: ignore[arg-type]
+def settings_for(fake: FakeOdoo, *, secret: str = API_KEY, **extra: Any) -> OdooSettings:
+    return OdooSettings(url=fake.url, database=fake.database, user="sync", secret=secret, **extra)
 
 
 def seeded(fake: FakeOdoo) -> FakeOdoo:
@@ -85,7 +84,7 @@ def fake19() -> Iterator[FakeOdoo]:
     ("version", "expected"),
     [("17.0", JsonRpcGateway), ("18.0", JsonRpcGateway), ("saas~18.2", JsonRpcGateway), ("19.0", Json2Gateway)],
 )
-def test_auto_picks_the_transport_from_the_server_version(version: str, expected: type) -> None:
+def test_auto_picks_the_transport_from_the_server_version(version: str, expected: type[OdooGateway]) -> None:
     with FakeOdoo(version=version) as server:
         gateway = open_gateway(settings_for(seeded(server)))
         assert type(gateway) is expected
@@ -147,9 +146,13 @@ def test_json2_on_odoo_18_says_the_server_lacks_it(fake18: FakeOdoo) -> None:
     assert type(raised.value) is OdooError  # neither retry nor park: the settings are wrong
 
 
-def test_jsonrpc_refuses_a_url_with_a_path() -> None:
+def test_settings_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="root"):
         JsonRpcGateway(OdooSettings("https://erp.example.com/odoo", "db", "u", "k"))
+    with pytest.raises(ValueError, match="http"):
+        open_gateway(OdooSettings("erp.example.com", "db", "u", "k", transport="json2"))
+    with pytest.raises(ValueError, match="unknown Odoo transport"):
+        open_gateway(OdooSettings("https://erp.example.com", "db", "u", "k", transport="xmlrpc"))
 
 
 # -- reading and writing -------------------------------------------------------------------------
@@ -158,8 +161,9 @@ def test_jsonrpc_refuses_a_url_with_a_path() -> None:
 def test_search_read_with_domain_limit_offset_and_order(gateway: OdooGateway) -> None:
     lima = [("city", "=", "Lima")]
     assert gateway.search_read("res.partner", lima, ["name"]) == [{"id": 1, "name": "Ana"}, {"id": 3, "name": "Carla"}]
-    rows = gateway.search_read("res.partner", ["|", ("ref", "=", "C-001"), ("name", "ilike", "RUN")], ["ref"],
-                               order="ref desc")
+    rows = gateway.search_read(
+        "res.partner", ["|", ("ref", "=", "C-001"), ("name", "ilike", "RUN")], ["ref"], order="ref desc"
+    )
     assert [row["ref"] for row in rows] == ["C-002", "C-001"]
     page = gateway.search_read("res.partner", [], ["name"], order="name desc", limit=2, offset=1)
     assert [row["name"] for row in page] == ["Bruno", "Ana"]
@@ -287,6 +291,13 @@ def test_proxy_error_pages_are_unavailable(gateway: OdooGateway, fake: FakeOdoo,
     gateway.login()
     fake.proxy_status = status
     with pytest.raises(OdooUnavailable, match=str(status)):
+        gateway.search_read("res.partner", [], ["name"])
+
+
+def test_a_maintenance_page_with_status_200_is_unavailable(gateway: OdooGateway, fake: FakeOdoo) -> None:
+    gateway.login()
+    fake.proxy_status = 200
+    with pytest.raises(OdooUnavailable):
         gateway.search_read("res.partner", [], ["name"])
 
 

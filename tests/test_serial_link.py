@@ -4,8 +4,6 @@ would /dev/ttyS0, and the test plays the Sur-Gard receiver on the master side.""
 from __future__ import annotations
 
 import asyncio
-import os
-import tty
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -16,58 +14,8 @@ from centinela.receiver.serial_link import SerialListener
 from centinela.receiver.signal import Signal
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.surgard import ACK, DC4, NAK
+from tests.fake_surgard import CONTACT_ID, HEARTBEAT, FakeReceiver
 
-CONTACT_ID = b"501100 181234E13001004" + DC4
-HEARTBEAT = b"1011           @    " + DC4
-
-
-class FakeReceiver:
-    """The receiver's end of a pseudo-terminal pair: writes messages, reads the answers."""
-
-    def __init__(self) -> None:
-        self.master, self._slave = os.openpty()
-        # Raw from the start, so nothing we write is echoed back as if it were an answer.
-        tty.setraw(self._slave)
-        self.device = os.ttyname(self._slave)
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    async def answers(self, count: int = 1, timeout: float = 3.0) -> bytes:
-        received = b""
-        async with asyncio.timeout(timeout):
-            while len(received) < count:
-                await self._readable()
-                received += os.read(self.master, count - len(received))
-        return received
-
-    async def silence(self, wait: float = 0.3) -> bytes:
-        """Whatever was answered within ``wait`` seconds (b"" for nothing)."""
-        try:
-            return await self.answers(1, timeout=wait)
-        except TimeoutError:
-            return b""
-
-    async def _readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(self.master, wake)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(self.master)
-
-    def close(self) -> None:
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class Sink:
@@ -186,16 +134,16 @@ async def test_missing_heartbeat_raises_link_lost_once_then_restored(
         calls.append("restored")
 
     listener = await open_listener(
-        receiver.device, heartbeat_timeout=0.15, on_link_lost=lost, on_link_restored=restored
+        receiver.device, heartbeat_timeout=0.25, on_link_lost=lost, on_link_restored=restored
     )
-    await asyncio.sleep(0.6)  # four timeouts' worth of silence
+    await asyncio.sleep(0.7)  # almost three timeouts' worth of silence
     assert calls == ["lost"] and listener.link_lost
     receiver.send(HEARTBEAT)
     assert await receiver.answers() == ACK
     assert calls == ["lost", "restored"] and not listener.link_lost
     # while heartbeats keep coming, nothing more is raised
     for _ in range(4):
-        await asyncio.sleep(0.08)
+        await asyncio.sleep(0.05)
         receiver.send(HEARTBEAT)
         assert await receiver.answers() == ACK
     assert calls == ["lost", "restored"]

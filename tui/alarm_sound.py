@@ -155,9 +155,8 @@ def _reminder(rule: LevelSound, memory: PlayMemory, now: datetime) -> Decision:
     since = memory.reminders_since or now
     due = since + rule.reminder_every
     if due <= now:
-        return Decision(
-            Playback(rule.reminder, "reminder", rule.level), now + rule.reminder_every, PlayMemory(reminders_since=now)
-        )
+        playback = Playback(rule.reminder, "reminder", rule.level)
+        return Decision(playback, now + rule.reminder_every, PlayMemory(reminders_since=now))
     return Decision(None, due, PlayMemory(reminders_since=since))
 
 
@@ -231,11 +230,11 @@ class AlarmSoundService:
             try:
                 priorities = await self._store.priorities()
                 open_events = await self._store.open_events()
+                levels = {row.level: LevelSound.from_priority(row, self._resolve_sound) for row in priorities}
+                sounds = {path for rule in levels.values() for path in (rule.sound, rule.reminder) if path}
+                await asyncio.to_thread(self._backend.prepare, sorted(sounds))
             finally:
                 arrived, self._arrived_during_reload = self._arrived_during_reload, None
-            levels = {row.level: LevelSound.from_priority(row, self._resolve_sound) for row in priorities}
-            sounds = {path for rule in levels.values() for path in (rule.sound, rule.reminder) if path is not None}
-            await asyncio.to_thread(self._backend.prepare, sorted(sounds))
             self._levels = levels
             self._pending = {}
             # Events that arrived while the snapshot was read may be newer than it.

@@ -55,7 +55,8 @@ MAX_DURATION_S = 30.0
 
 
 class AudioBackend(Protocol):
-    """Where alarm sounds go. Every method returns at once; none raises for a bad sound file."""
+    """Where alarm sounds go. ``play`` and ``stop`` return at once; a bad sound file never raises
+    (the speaker rings the bell for it)."""
 
     @property
     def name(self) -> str:
@@ -193,7 +194,7 @@ class MiniaudioBackend:
         decoded = miniaudio.decode_file(
             str(sound), miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=DEVICE_RATE
         )
-        pcm = decoded.samples.tobytes()
+        pcm: bytes = decoded.samples.tobytes()
         self._cache[sound] = _Decoded(stamp, pcm)
         return pcm
 
@@ -210,11 +211,14 @@ class MiniaudioBackend:
 
 # ALSA's handler is variadic (file, line, function, err, fmt, ...); a callee that ignores the
 # variadic tail may be declared with the fixed arguments only on the Linux ABIs ALSA runs on.
-_AlsaErrorHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+_AlsaErrorHandler = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
 
 
 def _ignore_alsa_error(file: bytes, line: int, function: bytes, err: int, fmt: bytes) -> None:
-    """ALSA's complaints would land on the screen; the probe already told us what we need."""
+    """Dropped: on stderr it would land in the middle of the screen. A device that fails to open
+    still raises, so nothing is hidden that the code needs to know."""
 
 
 @functools.cache
@@ -261,6 +265,12 @@ def _silence() -> Generator[bytes, int, None]:
         yield b""
 
 
+def probe_command() -> list[str]:
+    """The child process that probes for a device: this module run as a script. ``-P`` keeps the
+    current folder off its import path, so a folder named ``centinela`` there cannot shadow us."""
+    return [sys.executable, "-P", "-m", "centinela.tui.audio"]
+
+
 def probe_speaker(timeout: float = PROBE_TIMEOUT_S) -> miniaudio.Backend | None:
     """The miniaudio backend that can play on this machine, found by a child process (see the
     module docstring for why); ``None`` when there is no usable device."""
@@ -268,7 +278,7 @@ def probe_speaker(timeout: float = PROBE_TIMEOUT_S) -> miniaudio.Backend | None:
         return None
     try:
         probe = subprocess.run(
-            [sys.executable, "-m", "centinela.tui.audio"],
+            probe_command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -329,16 +339,19 @@ class SoundFileError(ValueError):
         self.path = path
 
 
+SoundFormat = Literal["wav", "flac", "ogg", "mp3"]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedInfo:
     path: Path
-    format: Literal["wav", "flac", "ogg", "mp3"]
+    format: SoundFormat
     channels: int
     sample_rate: int
     duration_s: float
 
 
-_INFO_READERS: tuple[tuple[Literal["wav", "flac", "ogg", "mp3"], Callable[[bytes], miniaudio.SoundFileInfo]], ...] = (
+_INFO_READERS: tuple[tuple[SoundFormat, Callable[[bytes], miniaudio.SoundFileInfo]], ...] = (
     ("wav", miniaudio.wav_get_info),
     ("flac", miniaudio.flac_get_info),
     ("ogg", miniaudio.vorbis_get_info),
@@ -364,7 +377,9 @@ def validate_sound_file(path: Path) -> DecodedInfo:
     try:
         decoded = miniaudio.decode(data, miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=DEVICE_RATE)
     except miniaudio.DecodeError:
-        raise SoundFileError("damaged", path, f"{path} looks like {file_format.upper()} but does not decode") from None
+        raise SoundFileError(
+            "damaged", path, f"{path} looks like {file_format.upper()} but does not decode"
+        ) from None
     if decoded.num_frames == 0:
         raise SoundFileError("empty", path, f"{path} holds no sound")
     if decoded.duration > MAX_DURATION_S:

@@ -1,0 +1,301 @@
+"""Load generator for bench/receiver.py: simulated DC-09 panels, in a process of their own.
+
+Every panel is one TCP connection driven by a plain asyncio Protocol. Frames and the exact ACKs
+expected for them are built before the clock starts, so during the run the generator only moves
+bytes and compares them.
+
+    closed loop: each panel sends a signal, waits for its ACK, sends the next, until --seconds pass
+    open loop:   each panel sends at its own Poisson-scheduled times whatever the ACKs do
+                 (pipelined); latency runs from the scheduled time, so a late generator or a slow
+                 receiver cannot hide queueing (no coordinated omission)
+
+It talks to the orchestrator on stdin/stdout, one line each way: prints ``ready`` once every
+connection is up and every frame built, reads ``go <start>`` (a time.monotonic() value, which is
+system-wide on Linux), and prints one JSON object of results when done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from _common import MIXES, Exchange, exchange, panel_account, raise_fd_limit
+
+from centinela.data.timeutil import utcnow
+
+CONNECT_CONCURRENCY = 256
+"""Connections opened at once: enough to be quick, few enough not to overflow the listen backlog."""
+CLOCK_LEAD = timedelta(seconds=10)
+"""Panel clocks run this far ahead of the build time, so a frame stays inside the receiver's
+-40 s .. +20 s timestamp window from right after building until ~50 s later."""
+FRESH_FOR = 45.0
+"""Seconds after building that a pre-built closed-loop frame is still safely inside the window."""
+DRAIN_TIMEOUT = 15.0
+"""Seconds after the last send to wait for outstanding ACKs."""
+
+
+@dataclass(slots=True)
+class Results:
+    sent: int = 0
+    acked: int = 0
+    bad: int = 0
+    bad_samples: list[str] = field(default_factory=list)
+    unsent: int = 0
+    refused: int = 0
+    dropped: int = 0
+    built_in_run: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
+    by_account: Counter[str] = field(default_factory=Counter)
+    last_ack: float = 0.0
+
+    def reply(self, expected: Exchange, reply: bytes, started: float, now: float) -> None:
+        if reply != expected.ack:
+            self.bad += 1
+            if len(self.bad_samples) < 5:
+                self.bad_samples.append(f"{expected.account}: expected {expected.ack!r}, got {reply!r}")
+            return
+        self.acked += 1
+        self.by_account[expected.account] += 1
+        self.latencies_ms.append(round((now - started) * 1000, 3))
+        self.last_ack = now
+
+
+class Panel(asyncio.Protocol):
+    """One panel's connection: writes frames, matches each reply to the oldest unanswered one
+    (a receiver answers a connection's frames in order)."""
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+        self.transport: asyncio.Transport | None = None
+        self.outstanding: deque[tuple[Exchange, float]] = deque()
+        self.buffer = b""
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def send(self, item: Exchange, started: float) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():  # dropped: counted in connection_lost
+            self.results.unsent += 1
+            return
+        self.outstanding.append((item, started))
+        self.results.sent += 1
+        self.transport.write(item.frame)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        buffer = self.buffer + data
+        while (end := buffer.find(b"\r")) >= 0:
+            reply, buffer = buffer[: end + 1].lstrip(b"\x00"), buffer[end + 1 :]
+            if not self.outstanding:
+                self.results.bad += 1
+                continue
+            item, started = self.outstanding.popleft()
+            self.results.reply(item, reply, started, now)
+            self.answered(now)
+        self.buffer = buffer
+
+    def answered(self, now: float) -> None:
+        """A reply came in; the closed loop sends its next signal here."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closing:
+            self.results.dropped += 1
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ClosedLoopPanel(Panel):
+    def __init__(self, results: Results, account: str, pool: list[Exchange], built_at: float) -> None:
+        super().__init__(results)
+        self.account = account
+        self.pool = pool
+        self.stale_at = built_at + FRESH_FOR
+        self.next_index = 0
+        self.deadline = 0.0
+        self.done = asyncio.get_running_loop().create_future()
+
+    def start(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._send_next(time.monotonic())
+
+    def _send_next(self, now: float) -> None:
+        if self.next_index < len(self.pool) and now < self.stale_at:
+            item = self.pool[self.next_index]
+        else:  # pool used up or too old for the timestamp window: build now, and say so
+            item = exchange(self.account, self.next_index, MIXES["daily"], utcnow())
+            self.results.built_in_run += 1
+        self.next_index += 1
+        self.send(item, time.monotonic())
+
+    def answered(self, now: float) -> None:
+        if now < self.deadline:
+            self._send_next(now)
+        elif not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+PanelT = TypeVar("PanelT", bound=Panel)
+
+
+async def connect_all(host: str, port: int, factories: list[Callable[[], PanelT]], results: Results) -> list[PanelT | None]:
+    """One connection per factory, in order; None where the receiver refused it."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def connect(factory: Callable[[], PanelT]) -> PanelT | None:
+        async with gate:
+            try:
+                _, protocol = await loop.create_connection(factory, host, port)
+            except OSError:
+                results.refused += 1
+                return None
+            return protocol
+
+    return list(await asyncio.gather(*(connect(factory) for factory in factories)))
+
+
+async def wait_for_go() -> tuple[float, resource.struct_rusage]:
+    """Tell the orchestrator we are ready, sleep until the start it names; returns it and our CPU use then."""
+    print("ready", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    word, start = line.split()
+    if word != "go":
+        raise SystemExit(f"expected 'go <start>', got {line!r}")
+    await asyncio.sleep(max(0.0, float(start) - time.monotonic()))
+    return float(start), resource.getrusage(resource.RUSAGE_SELF)
+
+
+async def closed_loop(args: argparse.Namespace, results: Results) -> None:
+    mix = MIXES[args.mix]
+    stamp = utcnow() + CLOCK_LEAD
+    built_at = time.monotonic()
+    pools = {
+        panel_account(index): [exchange(panel_account(index), n, mix, stamp) for n in range(args.pool)]
+        for index in range(args.first, args.first + args.panels)
+    }
+    connected = await connect_all(
+        args.host, args.port,
+        [lambda account=account, pool=pool: ClosedLoopPanel(results, account, pool, built_at)
+         for account, pool in pools.items()],
+        results,
+    )
+    panels = [panel for panel in connected if panel is not None]
+    start, cpu_start = await wait_for_go()
+    for panel in panels:
+        panel.start(start + args.seconds)
+    if panels:
+        await asyncio.wait([panel.done for panel in panels], timeout=args.seconds + DRAIN_TIMEOUT)
+    finish(panels, results, start, cpu_start)
+
+
+async def open_loop(args: argparse.Namespace, results: Results) -> None:
+    mix = MIXES[args.mix]
+    rng = random.Random(args.seed)
+    per_panel = args.rate / args.panels
+    accounts = [panel_account(index) for index in range(args.first, args.first + args.panels)]
+    schedule: list[tuple[float, int]] = []
+    for slot in range(args.panels):
+        at = rng.expovariate(per_panel)
+        while at < args.seconds:
+            schedule.append((at, slot))
+            at += rng.expovariate(per_panel)
+    schedule.sort()
+    stamp = utcnow() + CLOCK_LEAD
+    counters = [0] * args.panels
+    plan: list[tuple[float, int, Exchange]] = []
+    for at, slot in schedule:
+        plan.append((at, slot, exchange(accounts[slot], counters[slot], mix, stamp + timedelta(seconds=at))))
+        counters[slot] += 1
+    connected = await connect_all(args.host, args.port, [lambda: Panel(results)] * args.panels, results)
+    panels = [panel for panel in connected if panel is not None]
+    start, cpu_start = await wait_for_go()
+    index = 0
+    while index < len(plan):
+        now = time.monotonic()
+        while index < len(plan) and start + plan[index][0] <= now:
+            at, slot, item = plan[index]
+            scheduled = start + at
+            panel = connected[slot]
+            if panel is None:
+                results.unsent += 1
+            else:
+                panel.send(item, scheduled)
+                results.lag_ms.append(round((now - scheduled) * 1000, 3))
+            index += 1
+        if index < len(plan):
+            await asyncio.sleep(start + plan[index][0] - time.monotonic())
+    drain_until = time.monotonic() + DRAIN_TIMEOUT
+    while any(panel.outstanding for panel in panels) and time.monotonic() < drain_until:
+        await asyncio.sleep(0.05)
+    finish(panels, results, start, cpu_start)
+
+
+def finish(panels: list[PanelT], results: Results, start: float, cpu_start: resource.struct_rusage) -> None:
+    cpu_end = resource.getrusage(resource.RUSAGE_SELF)
+    for panel in panels:
+        panel.close()
+    json.dump({
+        "sent": results.sent,
+        "acked": results.acked,
+        "unanswered": sum(len(panel.outstanding) for panel in panels),
+        "bad": results.bad,
+        "bad_samples": results.bad_samples,
+        "unsent": results.unsent,
+        "refused": results.refused,
+        "dropped": results.dropped,
+        "built_in_run": results.built_in_run,
+        "latencies_ms": results.latencies_ms,
+        "lag_ms": results.lag_ms,
+        "by_account": results.by_account,
+        "start": start,
+        "last_ack": results.last_ack,
+        "cpu_s": (cpu_end.ru_utime + cpu_end.ru_stime) - (cpu_start.ru_utime + cpu_start.ru_stime),
+    }, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mode", choices=("closed", "open"), required=True)
+    parser.add_argument("--first", type=int, default=0, help="index of this process's first panel")
+    parser.add_argument("--panels", type=int, required=True, help="panels (connections) in this process")
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--mix", choices=sorted(MIXES), default="daily")
+    parser.add_argument("--pool", type=int, default=100, help="closed loop: frames pre-built per panel")
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop: this process's signals/s")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.mode == "open" and args.rate <= 0:
+        parser.error("--rate is required in open loop")
+    raise_fd_limit(args.panels + 64)
+    results = Results()
+    asyncio.run(closed_loop(args, results) if args.mode == "closed" else open_loop(args, results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""Receiver throughput and ACK latency under many panels, durable commits on, next to pysiaalarm.
+
+Each scenario starts a fresh `centinela --headless` (SQLite WAL, synchronous=FULL: an ACK means
+the signal is on disk) on a temporary data folder with the panels' accounts registered, drives it
+from load generator processes (bench/loadgen.py), stops it, and checks the stored events against
+the ACKs: every ACKed signal stored once, no more, no fewer.
+
+    closed loop   N panels, each sends a signal and waits for its ACK before the next
+    open loop     an alarm storm: thousands of panels send on their own schedules, pipelined
+    compare       the same closed loop against pysiaalarm's asyncio TCP server (stores nothing)
+
+    python bench/receiver.py [--seconds S] [--only closed|open|compare] [--n 1,100,1000]
+
+Prints figures and PASS/MISS against the targets; it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import platform
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    free_port,
+    machine_jiffies,
+    panel_account,
+    percentile,
+    raise_fd_limit,
+    start_receiver,
+    stop_receiver,
+    stored_by_account,
+    thread_cpu_seconds,
+    wait_for,
+)
+
+from centinela.data.accounts import set_account
+from centinela.data.store import Store
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+CORES = os.cpu_count() or 1
+SPARE_FDS = 256
+"""Open files a server needs besides one per panel connection (database, logs, listeners)."""
+GO_DELAY = 0.3
+"""Seconds between telling the generators to go and the common start, so they start together."""
+
+CLOSED_TARGETS = {1: 0.5, 100: 1.2, 1000: 1.2}
+"""Minimum ours/pysiaalarm throughput ratio per N."""
+STORM_P99_MS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    port: int
+    pid: int
+    data_dir: Path | None
+    """None for a server that stores nothing."""
+    stop: Callable[[], None]
+    """Idempotent; a durable server has committed everything in flight when it returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    server: float
+    """Fraction of one core, all the server's threads."""
+    server_loop: float
+    """Fraction of one core, the server's main (event loop) thread."""
+    generators: float
+    """Fraction of one core, all load generator processes."""
+    machine: float
+    """Fraction of every core the machine has."""
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    panels: int
+    elapsed: float
+    """Seconds from the start to the last ACK."""
+    sent: int
+    acked: int
+    unanswered: int
+    bad: int
+    bad_samples: list[str]
+    unsent: int
+    refused: int
+    dropped: int
+    built_in_run: int
+    latencies_ms: list[float]
+    lag_ms: list[float]
+    by_account: Counter[str]
+    cpu: CpuUse
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.elapsed if self.elapsed > 0 else 0.0
+
+    def latency(self) -> str:
+        if not self.latencies_ms:
+            return "no ACKs"
+        ms = self.latencies_ms
+        return f"p50 {percentile(ms, 0.5):7.2f}  p99 {percentile(ms, 0.99):7.2f}  max {max(ms):7.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """Stored events checked against ACKs, per account."""
+
+    stored: int
+    lost: int
+    """ACKed signals missing from the store."""
+    extra: int
+    """Stored events beyond the ACKed ones (duplicates, or sent and stored but never ACKed)."""
+
+    def describe(self) -> str:
+        verdict = "= ACKed" if self.lost == self.extra == 0 else f"LOST {self.lost}, EXTRA {self.extra}"
+        return f"{self.stored} ({verdict})"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+async def register_accounts(data_dir: Path, accounts: list[str]) -> None:
+    """Panels of monitored customers: their accounts are known, as in production."""
+    store = await Store.open(data_dir)
+    try:
+        async with store.transaction() as db:
+            for account in accounts:
+                await set_account(db, account, receiver=None, line=None, key=None, test_interval_s=None)
+    finally:
+        await store.close()
+
+
+@contextmanager
+def centinela_server(panels: int, profile_to: Path | None) -> Iterator[Server]:
+    with tempfile.TemporaryDirectory(prefix="centinela-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        asyncio.run(register_accounts(data_dir, [panel_account(index) for index in range(panels)]))
+        port = free_port()
+        process = start_receiver(data_dir, port, fd_limit=panels + SPARE_FDS, profile_to=profile_to)
+
+        def stop() -> None:
+            status = stop_receiver(process)
+            if status != 0:
+                raise SystemExit(f"centinela exited with status {status}")
+
+        try:
+            wait_for(port, process=process)
+            yield Server("centinela", port, process.pid, data_dir, stop)
+        finally:
+            stop()
+
+
+def serve_pysiaalarm(port: int, accounts: list[str], fd_limit: int) -> None:
+    """pysiaalarm's asyncio TCP server with our panels' accounts, in its own process."""
+    from pysiaalarm import SIAAccount
+    from pysiaalarm.aio import SIAClient
+
+    raise_fd_limit(fd_limit)
+
+    async def ignore(event: object) -> None:
+        """pysiaalarm ACKs before calling this, and keeps nothing."""
+
+    async def serve() -> None:
+        client = SIAClient("127.0.0.1", port, [SIAAccount(account) for account in accounts], ignore)
+        await client.async_start(backlog=4096)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+@contextmanager
+def pysiaalarm_server(panels: int) -> Iterator[Server]:
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_pysiaalarm, args=(port, [panel_account(index) for index in range(panels)], panels + SPARE_FDS),
+        daemon=True,
+    )
+    process.start()
+    assert process.pid is not None
+
+    def stop() -> None:
+        if process.is_alive():
+            process.terminate()
+        process.join(10)
+
+    try:
+        wait_for(port)
+        yield Server("pysiaalarm", port, process.pid, None, stop)
+    finally:
+        stop()
+
+
+# --------------------------------------------------------------------------- load
+
+
+def drive(server: Server, mode: str, panels: int, seconds: float, generators: int,
+          extra: Callable[[int], list[str]]) -> Load:
+    """Run the load generators against ``server`` and merge what they report; ``extra`` gives
+    more generator options for a process's share of the panels."""
+    processes = generators if panels >= generators else 1
+    shares = [panels // processes + (1 if index < panels % processes else 0) for index in range(processes)]
+    firsts = [sum(shares[:index]) for index in range(processes)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(LOADGEN), "--port", str(server.port), "--mode", mode, "--first", str(first),
+             "--panels", str(share), "--seconds", str(seconds), "--seed", str(index + 1), *extra(share)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for index, (first, share) in enumerate(zip(firsts, shares))
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                raise SystemExit(f"load generator exited with status {child.wait()}")
+        server_before = thread_cpu_seconds(server.pid)
+        machine_before = machine_jiffies()
+        start = time.monotonic() + GO_DELAY
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write(f"go {start!r}\n")
+            child.stdin.flush()
+        reports = [json.loads(child.communicate(timeout=seconds + 180)[0]) for child in children]
+        window = time.monotonic() - start
+        server_after = thread_cpu_seconds(server.pid)
+        machine_after = machine_jiffies()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    busy = machine_after[0] - machine_before[0]
+    total = machine_after[1] - machine_before[1]
+    cpu = CpuUse(
+        server=(sum(server_after.values()) - sum(server_before.values())) / window,
+        server_loop=(server_after.get(server.pid, 0.0) - server_before.get(server.pid, 0.0)) / window,
+        generators=sum(report["cpu_s"] for report in reports) / window,
+        machine=busy / total if total else 0.0,
+    )
+    last_ack = max(report["last_ack"] for report in reports)
+    return Load(
+        panels=panels,
+        elapsed=max(0.0, last_ack - start),
+        sent=sum(report["sent"] for report in reports),
+        acked=sum(report["acked"] for report in reports),
+        unanswered=sum(report["unanswered"] for report in reports),
+        bad=sum(report["bad"] for report in reports),
+        bad_samples=[sample for report in reports for sample in report["bad_samples"]][:5],
+        unsent=sum(report["unsent"] for report in reports),
+        refused=sum(report["refused"] for report in reports),
+        dropped=sum(report["dropped"] for report in reports),
+        built_in_run=sum(report["built_in_run"] for report in reports),
+        latencies_ms=[value for report in reports for value in report["latencies_ms"]],
+        lag_ms=[value for report in reports for value in report["lag_ms"]],
+        by_account=sum((Counter(report["by_account"]) for report in reports), Counter()),
+        cpu=cpu,
+    )
+
+
+def check_storage(server: Server, load: Load) -> Storage | None:
+    """After the server stopped: stored events of our panels against their ACKs."""
+    if server.data_dir is None:
+        return None
+    stored = stored_by_account(server.data_dir)
+    accounts = {panel_account(index) for index in range(load.panels)}
+    lost = sum(max(0, acked - stored[account]) for account, acked in load.by_account.items())
+    extra = sum(max(0, stored[account] - load.by_account[account]) for account in accounts)
+    return Storage(sum(stored[account] for account in accounts), lost, extra)
+
+
+def where_time_goes(load: Load) -> str:
+    cpu = load.cpu
+    notes = [
+        f"CPU: server {cpu.server:4.0%} of a core (event loop thread {cpu.server_loop:4.0%}),"
+        f" generators {cpu.generators:4.0%}, machine {cpu.machine:4.0%} of {CORES} cores"
+    ]
+    if cpu.server_loop >= 0.85:
+        notes.append("server event loop CPU-bound")
+    elif cpu.machine >= 0.9:
+        notes.append("machine saturated (server and generators share the cores)")
+    elif cpu.server < 0.6:
+        notes.append("server mostly waiting: commit/fsync latency bound")
+    if load.built_in_run:
+        notes.append(f"{load.built_in_run} frames built during the run (raise --pool-rate)")
+    return "; ".join(notes)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], counts: list[int],
+                args: argparse.Namespace, label: str) -> dict[int, Load]:
+    print(f"\n== closed loop against {label}: each panel waits for its ACK; {args.seconds:g} s per N")
+    print(f"{'N':>6} {'signals/s':>10}   ACK latency ms{'':35} {'ACKed':>8}  stored")
+    results: dict[int, Load] = {}
+    for panels in counts:
+        pool = math.ceil(args.pool_rate * args.seconds / panels) + 2
+        with server_for(panels) as server:
+            load = drive(server, "closed", panels, args.seconds, args.generators, lambda share: ["--pool", str(pool)])
+            server.stop()
+            storage = check_storage(server, load)
+        results[panels] = load
+        print(f"{panels:>6} {load.rate:>10,.0f}   {load.latency():<49} {load.acked:>8}  "
+              f"{storage.describe() if storage else 'n/a (stores nothing)'}")
+        print(f"{'':>6} {where_time_goes(load)}")
+        problems = report_problems(load)
+        if problems:
+            print(f"{'':>6} PROBLEM: {problems}")
+        if args.profile and server.data_dir is not None:
+            print_profile(args.profile_dir / f"centinela-{panels}.prof")
+    return results
+
+
+def report_problems(load: Load) -> str:
+    problems = []
+    if load.bad:
+        problems.append(f"{load.bad} wrong replies, e.g. {load.bad_samples[:2]}")
+    for name in ("unanswered", "unsent", "refused", "dropped"):
+        if value := getattr(load, name):
+            problems.append(f"{value} {name}")
+    return "; ".join(problems)
+
+
+def open_loop(args: argparse.Namespace) -> Load:
+    panels, rate, seconds = args.storm_panels, args.storm_rate, args.storm_seconds
+    print(f"\n== open loop (alarm storm): {panels} panels, {rate:g} signals/s in all (Poisson per panel),"
+          f" {seconds:g} s, pipelined")
+    with centinela_server(panels, None) as server:
+        load = drive(server, "open", panels, seconds, args.generators,
+                     lambda share: ["--mix", "storm", "--rate", str(rate * share / panels)])
+        server.stop()
+        storage = check_storage(server, load)
+    assert storage is not None
+    print(f"connections: {panels - load.refused} of {panels} up; refused {load.refused}, dropped {load.dropped}")
+    print(f"signals: sent {load.sent}, ACKed {load.acked}, stored {storage.describe()}; "
+          f"wrong replies {load.bad}, unanswered {load.unanswered}, unsent {load.unsent}")
+    print(f"ACK latency ms (from the scheduled send): {load.latency()}")
+    if load.lag_ms:
+        print(f"generator lag behind schedule ms: p99 {percentile(load.lag_ms, 0.99):.2f}  max {max(load.lag_ms):.2f}")
+    print(where_time_goes(load))
+    p99 = percentile(load.latencies_ms, 0.99) if load.latencies_ms else math.inf
+    lossless = load.refused == load.dropped == load.unanswered == load.bad == storage.lost == storage.extra == 0
+    verdict = "PASS" if p99 <= STORM_P99_MS and lossless else "MISS"
+    print(f"target: ACK p99 <= {STORM_P99_MS:g} ms, 0 refused/dropped, every signal ACKed and stored once: "
+          f"{verdict} (p99 {p99:.1f} ms)")
+    return load
+
+
+def compare(ours: dict[int, Load], theirs: dict[int, Load]) -> None:
+    print("\n== ours / pysiaalarm, closed loop (ours durable on disk, theirs keeps nothing)")
+    for panels in ours:
+        if panels not in theirs or theirs[panels].rate == 0:
+            continue
+        ratio = ours[panels].rate / theirs[panels].rate
+        target = CLOSED_TARGETS.get(panels)
+        verdict = "" if target is None else f"target >= {target:g}x: {'PASS' if ratio >= target else 'MISS'}"
+        print(f"N={panels:<6} {ours[panels].rate:>8,.0f} / {theirs[panels].rate:>8,.0f} signals/s = {ratio:5.2f}x   {verdict}")
+
+
+def print_profile(path: Path, top: int = 15) -> None:
+    print(f"{'':>6} receiver profile, top {top} by own time (cProfile slows it; figures above are not comparable):")
+    stats = pstats.Stats(str(path))
+    for (filename, line, function), (_, calls, own, cumulative, _) in sorted(
+        stats.stats.items(), key=lambda item: item[1][2], reverse=True  # type: ignore[attr-defined]
+    )[:top]:
+        where = f"{Path(filename).name}:{line}({function})"
+        print(f"{'':>8} {own:7.2f} s own {cumulative:7.2f} s cum {calls:>9} calls  {where}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def fsync_median_ms(folder: str, rounds: int = 30) -> float:
+    """A 4 KiB append and fsync, as a WAL commit does: the floor under every durable ACK."""
+    with tempfile.NamedTemporaryFile(dir=folder) as probe:
+        timings = []
+        for _ in range(rounds):
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            started = time.perf_counter()
+            os.fsync(probe.fileno())
+            timings.append((time.perf_counter() - started) * 1000)
+    return percentile(timings, 0.5)
+
+
+def filesystem_of(folder: str) -> str:
+    best, kind = "", "?"
+    with open("/proc/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            _, mount_point, fstype, *_ = line.split()
+            if folder.startswith(mount_point) and len(mount_point) > len(best):
+                best, kind = mount_point, fstype
+    return kind
+
+
+def print_machine() -> None:
+    folder = tempfile.gettempdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    print(f"machine: {CORES} cores shared by the server and the load generators; {platform.system()} "
+          f"{platform.release()}, Python {platform.python_version()}")
+    print(f"disk: {filesystem_of(folder)} at {folder}, fsync of a 4 KiB append: median {fsync_median_ms(folder):.1f} ms")
+    print(f"open files: soft {soft}, hard {hard} (each server and generator raises its soft limit to what it needs)")
+
+
+def parse_counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of panel counts, each at least 1")
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="closed loop: seconds per N (default 10)")
+    parser.add_argument("--n", type=parse_counts, default=[1, 100, 1000], help="closed loop panel counts")
+    parser.add_argument("--only", choices=("closed", "open", "compare"),
+                        help="closed: ours only; compare: ours and pysiaalarm; open: the storm (default: all)")
+    parser.add_argument("--storm-seconds", type=float, default=30.0)
+    parser.add_argument("--storm-panels", type=int, default=5000)
+    parser.add_argument("--storm-rate", type=float, default=5000.0, help="signals/s from all storm panels together")
+    parser.add_argument("--generators", type=int, choices=(1, 2), default=2, help="load generator processes")
+    parser.add_argument("--pool-rate", type=float, default=6000.0,
+                        help="closed loop: signals/s to pre-build frames for (beyond it frames are built in the run)")
+    parser.add_argument("--profile", action="store_true", help="run our receiver under cProfile, print where it spends")
+    args = parser.parse_args()
+
+    print_machine()
+    with tempfile.TemporaryDirectory(prefix="centinela-profile-") as profile_dir:
+        args.profile_dir = Path(profile_dir)
+
+        def ours(panels: int) -> AbstractContextManager[Server]:
+            return centinela_server(panels, args.profile_dir / f"centinela-{panels}.prof" if args.profile else None)
+
+        if args.only in (None, "closed", "compare"):
+            mine = closed_loop(ours, args.n, args, "centinela (durable)")
+            if args.only != "closed":
+                if importlib.util.find_spec("pysiaalarm") is None:
+                    print("\npysiaalarm is not installed: comparison skipped (pip install pysiaalarm)")
+                else:
+                    theirs = closed_loop(pysiaalarm_server, args.n, args, "pysiaalarm (stores nothing)")
+                    compare(mine, theirs)
+        if args.only in (None, "open"):
+            open_loop(args)
+
+
+if __name__ == "__main__":
+    main()
