@@ -1,5 +1,9 @@
 """Zero loss across a crash: the receiver is SIGKILLed mid-stream, restarted on the same data, and
 the panels resend what was not ACKed. Every ACKed signal must be stored, and every signal once.
+
+The kill is timed to land between a commit and its ACKs (the receiver is frozen with SIGSTOP until
+the store shows a signal whose ACK the panel has not had), so the resend always includes a signal
+already stored: the one case only the receiver's duplicate detection keeps single.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +24,8 @@ from centinela.receiver.dc09 import build_frame
 from tests.test_cli import free_port, wait_for_port
 
 PANELS = 12
-RUN_BEFORE_KILL = 1.5
+RUN_BEFORE_KILL = 1.0
+FREEZE_ATTEMPTS_FOR = 8.0
 REPLY_TIMEOUT = 10.0
 
 
@@ -38,6 +44,7 @@ class PanelLog:
     account: str
     acked: list[Sent] = field(default_factory=list)
     unacked: list[Sent] = field(default_factory=list)
+    in_flight: Sent | None = None
     count: int = 0
 
     def next_signal(self) -> Sent:
@@ -72,7 +79,7 @@ async def send_until_cut(port: int, panel: PanelLog) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while True:
-            sent = panel.next_signal()
+            sent = panel.in_flight = panel.next_signal()
             try:
                 writer.write(sent.frame)
                 await writer.drain()
@@ -82,6 +89,7 @@ async def send_until_cut(port: int, panel: PanelLog) -> None:
                 return
             assert reply == sent.ack, f"{sent.account} {sent.sequence}: expected {sent.ack!r}, got {reply!r}"
             panel.acked.append(sent)
+            panel.in_flight = None
     finally:
         writer.close()
 
@@ -99,11 +107,30 @@ async def resend(port: int, panel: PanelLog) -> None:
         await writer.wait_closed()
 
 
-async def run_until_killed(port: int, panels: list[PanelLog], receiver: subprocess.Popen[str]) -> None:
+async def kill_between_commit_and_ack(receiver: subprocess.Popen[str], panels: list[PanelLog],
+                                      data_dir: Path) -> set[tuple[str, str]]:
+    """Freeze the receiver until the store holds a signal its panel has no ACK for, then kill it;
+    returns the signals seen stored but unACKed."""
+    deadline = time.monotonic() + FREEZE_ATTEMPTS_FOR
+    while True:
+        receiver.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(0.05)  # ACKs already written reach their panels meanwhile
+        in_flight = {(panel.account, panel.in_flight.sequence) for panel in panels if panel.in_flight}
+        caught = in_flight & set(stored_signals(data_dir))
+        if caught or time.monotonic() > deadline:
+            receiver.send_signal(signal.SIGKILL)
+            return caught
+        receiver.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.02)
+
+
+async def run_until_killed(port: int, panels: list[PanelLog], receiver: subprocess.Popen[str],
+                           data_dir: Path) -> set[tuple[str, str]]:
     senders = [asyncio.create_task(send_until_cut(port, panel)) for panel in panels]
     await asyncio.sleep(RUN_BEFORE_KILL)
-    receiver.send_signal(signal.SIGKILL)
+    caught = await kill_between_commit_and_ack(receiver, panels, data_dir)
     await asyncio.wait_for(asyncio.gather(*senders), REPLY_TIMEOUT)
+    return caught
 
 
 def stored_signals(data_dir: Path) -> Counter[tuple[str, str]]:
@@ -120,7 +147,7 @@ def test_signals_acked_before_a_sigkill_survive_and_resent_ones_are_stored_once(
 
     receiver = start_receiver(data_dir, port, log_path)
     try:
-        asyncio.run(run_until_killed(port, panels, receiver))
+        stored_unacked = asyncio.run(run_until_killed(port, panels, receiver, data_dir))
         assert receiver.wait(timeout=10) == -signal.SIGKILL
     finally:
         if receiver.poll() is None:
@@ -129,6 +156,8 @@ def test_signals_acked_before_a_sigkill_survive_and_resent_ones_are_stored_once(
     unacked = [sent for panel in panels for sent in panel.unacked]
     assert len(acked) > 100, "too few signals ACKed before the kill for the test to mean anything"
     assert len(unacked) == PANELS, "every panel had one signal in flight when the receiver died"
+    assert stored_unacked, "the kill landed between a commit and its ACKs"
+    assert stored_unacked <= {(sent.account, sent.sequence) for sent in unacked}
 
     receiver = start_receiver(data_dir, port, log_path)
     try:
