@@ -136,7 +136,8 @@ def customer_standing(
     )
 
 
-def _router_actions(old: ContractState, new: ContractState) -> tuple[RouterAction, ...]:
+def transition_actions(old: ContractState, new: ContractState) -> tuple[RouterAction, ...]:
+    """What an internet contract's router must do when its state goes from ``old`` to ``new``."""
     actions: list[RouterAction] = []
     if new is ContractState.SUSPENDED:
         actions.append(RouterAction.SUSPEND)
@@ -162,6 +163,6 @@ def service_changes(
         new_state = _STATE_FOR[standing.status]
         if new_state is contract.state:
             continue
-        actions = _router_actions(contract.state, new_state) if contract.service_kind is ServiceKind.INTERNET else ()
+        actions = transition_actions(contract.state, new_state) if contract.service_kind is ServiceKind.INTERNET else ()
         changes.append(ServiceChange(contract.id, new_state, actions, standing))
     return changes

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from centinela import __version__
+from centinela import __version__, operator_commands
 from centinela.config import Config, ConfigError, LoadedConfig, load_config, parse_endpoint, render_toml
 from centinela.data.accounts import AccountError
 from centinela.data.migrate import SchemaTooNewError
+from centinela.data.operators import OperatorError
 from centinela.durations import parse_duration
 from centinela.data.store import StoreError
 
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     account_list = account_commands.add_parser("list", parents=[common], help="list accounts (keys masked)")
     account_list.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    operator_commands.register(commands, common)
+
     db = commands.add_parser("db", parents=[common], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("migrate", parents=[common], help="apply pending schema migrations")
@@ -135,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in loaded.warnings:
             print(f"centinela: warning: {warning}", file=sys.stderr)
         return _dispatch(args, loaded)
-    except (ConfigError, StoreError, SchemaTooNewError, UsageError, AccountError) as exc:
+    except (ConfigError, StoreError, SchemaTooNewError, UsageError, AccountError, OperatorError) as exc:
         print(f"centinela: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:
@@ -156,6 +159,8 @@ def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         from centinela.commands import migrate_database
 
         return asyncio.run(migrate_database(config))
+    if args.command == "operators":
+        return operator_commands.dispatch(args, config)
     if args.command == "accounts":
         from centinela import account_commands
 

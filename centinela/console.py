@@ -15,7 +15,9 @@ def run_console(config: Config, *, demo: bool) -> int:
         return 2
     setup_logging(config, to_stderr=False)
     from centinela.tui.app import CentinelaApp
+    from centinela.tui.texts import Texts
 
-    app = CentinelaApp(Runtime(config, demo=demo))
+    texts = Texts(config.language)
+    app = CentinelaApp(Runtime(config, demo=demo), login_hint=texts("login.demo_hint") if demo else None)
     app.run()
     return app.return_code or 0

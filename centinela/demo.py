@@ -11,6 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+from centinela.data.operators import add_operator, count_operators
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
@@ -66,6 +67,19 @@ async def seed_demo_accounts(store: Store) -> None:
                 " ON CONFLICT (ref) DO NOTHING",
                 (f"{customer.ref}-MON", customer.contract_state, customer.ref, customer.account),
             )
+
+
+DEMO_OPERATOR = ("demo", "demo1234")
+
+
+async def seed_demo_operator(store: Store) -> bool:
+    """A demo admin, only while no operator exists: a newcomer can log in at once, and a real
+    installation (which has its own operators) never gets it."""
+    async with store.transaction() as db:
+        if await count_operators(db):
+            return False
+        await add_operator(db, DEMO_OPERATOR[0], DEMO_OPERATOR[1], role="admin", full_name="Operador de demostración")
+    return True
 
 
 # (weight, Contact ID code, qualifier, number, SIA code) — mostly routine traffic, now and then

@@ -67,6 +67,10 @@ class Runtime:
             log.info("receiver owned by %s; standing by", owner.describe() if owner else "another process")
             self._spawn(self._stand_by(), "standby")
 
+    def sync_state(self) -> tuple[str, int]:
+        """Odoo sync for the status bar: ("off" | "ok" | "backlog" | "down", items queued)."""
+        return ("off", 0)
+
     @property
     def is_owner(self) -> bool:
         return self.lock is not None and self.lock.held
@@ -143,10 +147,11 @@ class Runtime:
         return [listener for listener in self.listeners if isinstance(listener, TcpListener)]
 
     async def _start_demo(self) -> None:
-        from centinela.demo import DemoPanels, seed_demo_accounts
+        from centinela.demo import DemoPanels, seed_demo_accounts, seed_demo_operator
 
         assert self.store is not None
         await seed_demo_accounts(self.store)
+        await seed_demo_operator(self.store)
         if not self.tcp_listeners:
             log.error("demo panels not started: no TCP listener is up")
             return

@@ -106,11 +106,13 @@ class Store:
         return await self.writer.run_job(job)
 
     async def recent_events(
-        self, limit: int = 200, *, before_id: int | None = None, since: datetime | None = None
+        self, limit: int = 200, *, before_id: int | None = None, since: datetime | None = None,
+        where: tuple[str, list[object]] | None = None,
     ) -> list[EventRecord]:
-        """Newest first; ``before_id`` pages backwards without OFFSET scans."""
-        clauses: list[str] = []
-        params: list[object] = []
+        """Newest first; ``before_id`` pages backwards without OFFSET scans; ``where`` is an extra
+        condition (see data.event_query.filter_sql)."""
+        clauses: list[str] = [where[0]] if where else []
+        params: list[object] = list(where[1]) if where else []
         if before_id is not None:
             clauses.append("id < ?")
             params.append(before_id)

@@ -1,9 +1,9 @@
 """Zero loss across a crash: the receiver is SIGKILLed mid-stream, restarted on the same data, and
 the panels resend what was not ACKed. Every ACKed signal must be stored, and every signal once.
 
-The kill is timed to land between a commit and its ACKs (the receiver is frozen with SIGSTOP until
-the store shows a signal whose ACK the panel has not had), so the resend always includes a signal
-already stored: the one case only the receiver's duplicate detection keeps single.
+The kill is aimed between a commit and its ACKs (the receiver is frozen with SIGSTOP until the
+store shows a signal its panel has no ACK for), so the resend includes a signal already stored:
+the case only the receiver's duplicate detection keeps single.
 """
 
 from __future__ import annotations
@@ -16,17 +16,22 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from centinela.data.db import DB_FILENAME
-from centinela.data.timeutil import utcnow
+from centinela.data.timeutil import from_db, utcnow
 from centinela.receiver.dc09 import build_frame
 from tests.test_cli import free_port, wait_for_port
 
 PANELS = 12
 RUN_BEFORE_KILL = 1.0
-FREEZE_ATTEMPTS_FOR = 8.0
+AIM_FOR = 8.0
+"""Seconds to keep freezing the receiver in search of a stored but unACKed signal."""
 REPLY_TIMEOUT = 10.0
+
+SignalKey = tuple[str, str]
+"""(account, sequence): unique per signal in this test."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,10 @@ class Sent:
     sequence: str
     frame: bytes
     ack: bytes
+
+    @property
+    def key(self) -> SignalKey:
+        return self.account, self.sequence
 
 
 @dataclass(slots=True)
@@ -50,7 +59,7 @@ class PanelLog:
     def next_signal(self) -> Sent:
         self.count += 1
         sequence = f"{(self.count - 1) % 9999 + 1:04d}"
-        # Alternate alarm and restore on a zone that changes with the sequence: realistic traffic
+        # Alarm and restore in turn on a zone that changes with the sequence: realistic traffic
         # whose content differs from one signal to the next.
         qualifier = "1" if self.count % 2 else "3"
         data = f"#{self.account}|{qualifier}130 01 {self.count % 64 + 1:03d}"
@@ -71,6 +80,18 @@ def start_receiver(data_dir: Path, port: int, log_path: Path) -> subprocess.Pope
         )
     wait_for_port(port, process)
     return process
+
+
+def stored_signals(data_dir: Path) -> dict[SignalKey, list[datetime]]:
+    """When each signal was received, once per stored event; read without writing."""
+    with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT account, sequence, received_at FROM events WHERE protocol = 'ADM-CID'").fetchall()
+    stored: dict[SignalKey, list[datetime]] = {}
+    for account, sequence, received_at in rows:
+        received = from_db(received_at)
+        assert received is not None
+        stored.setdefault((account, sequence), []).append(received)
+    return stored
 
 
 async def send_until_cut(port: int, panel: PanelLog) -> None:
@@ -94,6 +115,27 @@ async def send_until_cut(port: int, panel: PanelLog) -> None:
         writer.close()
 
 
+async def kill_between_commit_and_ack(receiver: subprocess.Popen[str], panels: list[PanelLog], data_dir: Path) -> None:
+    """Freeze the receiver and look: once the store holds a signal its panel has no ACK for, kill."""
+    deadline = time.monotonic() + AIM_FOR
+    while True:
+        receiver.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(0.02)  # ACKs already on the wire reach their panels meanwhile
+        in_flight = {panel.in_flight.key for panel in panels if panel.in_flight}
+        if in_flight & stored_signals(data_dir).keys() or time.monotonic() > deadline:
+            receiver.send_signal(signal.SIGKILL)
+            return
+        receiver.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.005)
+
+
+async def run_until_killed(port: int, panels: list[PanelLog], receiver: subprocess.Popen[str], data_dir: Path) -> None:
+    senders = [asyncio.create_task(send_until_cut(port, panel)) for panel in panels]
+    await asyncio.sleep(RUN_BEFORE_KILL)
+    await kill_between_commit_and_ack(receiver, panels, data_dir)
+    await asyncio.wait_for(asyncio.gather(*senders), REPLY_TIMEOUT)
+
+
 async def resend(port: int, panel: PanelLog) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -107,36 +149,8 @@ async def resend(port: int, panel: PanelLog) -> None:
         await writer.wait_closed()
 
 
-async def kill_between_commit_and_ack(receiver: subprocess.Popen[str], panels: list[PanelLog],
-                                      data_dir: Path) -> set[tuple[str, str]]:
-    """Freeze the receiver until the store holds a signal its panel has no ACK for, then kill it;
-    returns the signals seen stored but unACKed."""
-    deadline = time.monotonic() + FREEZE_ATTEMPTS_FOR
-    while True:
-        receiver.send_signal(signal.SIGSTOP)
-        await asyncio.sleep(0.05)  # ACKs already written reach their panels meanwhile
-        in_flight = {(panel.account, panel.in_flight.sequence) for panel in panels if panel.in_flight}
-        caught = in_flight & set(stored_signals(data_dir))
-        if caught or time.monotonic() > deadline:
-            receiver.send_signal(signal.SIGKILL)
-            return caught
-        receiver.send_signal(signal.SIGCONT)
-        await asyncio.sleep(0.02)
-
-
-async def run_until_killed(port: int, panels: list[PanelLog], receiver: subprocess.Popen[str],
-                           data_dir: Path) -> set[tuple[str, str]]:
-    senders = [asyncio.create_task(send_until_cut(port, panel)) for panel in panels]
-    await asyncio.sleep(RUN_BEFORE_KILL)
-    caught = await kill_between_commit_and_ack(receiver, panels, data_dir)
-    await asyncio.wait_for(asyncio.gather(*senders), REPLY_TIMEOUT)
-    return caught
-
-
-def stored_signals(data_dir: Path) -> Counter[tuple[str, str]]:
-    with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT account, sequence FROM events WHERE protocol = 'ADM-CID'").fetchall()
-    return Counter((account, sequence) for account, sequence in rows)
+async def resend_all(port: int, panels: list[PanelLog]) -> None:
+    await asyncio.gather(*(resend(port, panel) for panel in panels))
 
 
 def test_signals_acked_before_a_sigkill_survive_and_resent_ones_are_stored_once(tmp_path: Path) -> None:
@@ -147,32 +161,31 @@ def test_signals_acked_before_a_sigkill_survive_and_resent_ones_are_stored_once(
 
     receiver = start_receiver(data_dir, port, log_path)
     try:
-        stored_unacked = asyncio.run(run_until_killed(port, panels, receiver, data_dir))
+        asyncio.run(run_until_killed(port, panels, receiver, data_dir))
         assert receiver.wait(timeout=10) == -signal.SIGKILL
     finally:
         if receiver.poll() is None:
             receiver.kill()
-    acked = [sent for panel in panels for sent in panel.acked]
-    unacked = [sent for panel in panels for sent in panel.unacked]
+    acked = [sent.key for panel in panels for sent in panel.acked]
+    unacked = [sent.key for panel in panels for sent in panel.unacked]
     assert len(acked) > 100, "too few signals ACKed before the kill for the test to mean anything"
     assert len(unacked) == PANELS, "every panel had one signal in flight when the receiver died"
-    assert stored_unacked, "the kill landed between a commit and its ACKs"
-    assert stored_unacked <= {(sent.account, sent.sequence) for sent in unacked}
 
+    restarted_at = utcnow()
     receiver = start_receiver(data_dir, port, log_path)
     try:
-        async def resend_all() -> None:
-            await asyncio.gather(*(resend(port, panel) for panel in panels))
-
-        asyncio.run(resend_all())
+        asyncio.run(resend_all(port, panels))
     finally:
         receiver.send_signal(signal.SIGTERM)
         status = receiver.wait(timeout=20)
-    assert status == 0, log_path.read_text(encoding="utf-8")
+    log = log_path.read_text(encoding="utf-8")
+    assert status == 0 and "Traceback" not in log, log
 
     stored = stored_signals(data_dir)
-    lost = [(sent.account, sent.sequence) for sent in acked if (sent.account, sent.sequence) not in stored]
+    lost = [key for key in acked if key not in stored]
     assert lost == [], f"{len(lost)} ACKed signals lost in the crash"
-    everything = Counter((sent.account, sent.sequence) for sent in acked + unacked)
-    assert stored == everything, "each signal, ACKed before the kill or resent after it, stored exactly once"
-    assert "Traceback" not in log_path.read_text(encoding="utf-8")
+    assert Counter({key: len(times) for key, times in stored.items()}) == Counter(acked + unacked), (
+        "each signal, ACKed before the kill or resent after it, is stored exactly once"
+    )
+    stored_before_crash = [key for key in unacked if stored[key][0] < restarted_at]
+    assert stored_before_crash, "some resent signal had been stored before the kill (its retry was deduplicated)"

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig
+from centinela.data.operators import Operator
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
 from centinela.runtime import Runtime
@@ -15,9 +16,12 @@ from centinela.tui.widgets.live_table import LiveTable
 from tests.helpers import add_monitored_customer, exchange
 
 
+OPERATOR = Operator(1, "ana", "Ana Pérez", "operator", True)
+
+
 def make_app(data_dir: Path, language: str = "es") -> CentinelaApp:
     config = Config(data_dir=data_dir, language=language, receiver=ReceiverConfig(tcp=["127.0.0.1:0"]))
-    return CentinelaApp(Runtime(config))
+    return CentinelaApp(Runtime(config), operator=OPERATOR, detect_sound=False)
 
 
 async def wait_for(condition, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +93,7 @@ async def test_events_newest_first_and_pending_by_priority(data_dir: Path) -> No
         ids = events.row_ids()
         assert ids == sorted(ids, reverse=True)
         # unknown account: every signal is raised to at least high, so all three wait for an operator
-        codes = [row_text(pending, i)[4].split()[0] for i in pending.row_ids()]
+        codes = [row_text(pending, i)[5].split()[0] for i in pending.row_ids()]  # after the waiting time
         assert codes[0] == "120"
         assert set(codes) == {"120", "301", "401"}
         assert "UNKNOWN ACCOUNT" in row_text(events, ids[0])[3]

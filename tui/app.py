@@ -1,18 +1,28 @@
-"""The Textual application: hosts the runtime (receiver, workers) and the operator's screens."""
+"""The Textual application: hosts the runtime (receiver, workers), the global alarm sound,
+and the operator's screens."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 
 from textual.app import App
 from textual.binding import Binding
 
+from centinela.data.operators import Operator
+from centinela.data.records import EventRecord
 from centinela.runtime import Runtime
+from centinela.tui.alarm_sound import AlarmSoundService
+from centinela.tui.audio import BellBackend, detect_backend, resolve_sound
 from centinela.tui.bindings import localize_bindings
 from centinela.tui.screens.dashboard import DashboardScreen
+from centinela.tui.screens.login import LoginScreen
 from centinela.tui.texts import Texts
 
 log = logging.getLogger(__name__)
+
+MUTE_MINUTES = 15
 
 
 class CentinelaApp(App[None]):
@@ -20,11 +30,19 @@ class CentinelaApp(App[None]):
     TITLE = "Centinela"
     BINDINGS = [Binding("q", "quit", "key.quit")]
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, *, operator: Operator | None = None, detect_sound: bool = True,
+        login_hint: str | None = None,
+    ) -> None:
+        """``operator`` skips the log-in (tests, and a console started for a known user);
+        ``detect_sound`` False uses the terminal bell without probing for a sound card."""
         super().__init__()
         self.runtime = runtime
         self.texts = Texts(runtime.config.language)
-        self.start_error: str | None = None
+        self.operator = operator
+        self.detect_sound = detect_sound
+        self.login_hint = login_hint
+        self.alarm_sound: AlarmSoundService | None = None
         localize_bindings(self, self.texts)
 
     async def on_mount(self) -> None:
@@ -34,10 +52,56 @@ class CentinelaApp(App[None]):
             await self.runtime.start()
         except Exception as exc:  # noqa: BLE001 - shown to the user, then the app exits
             log.exception("runtime failed to start")
-            self.start_error = str(exc)
             self.exit(return_code=1, message=self.texts("app.start_failed", error=exc))
             return
-        await self.push_screen(DashboardScreen(self.runtime, self.texts))
+        # Sound is ready before anyone logs in: an alarm must be heard at an unattended console.
+        await self._start_sound()
+        if self.operator is None:
+            await self.push_screen(LoginScreen(self.runtime.store, self.texts, hint=self.login_hint), self._logged_in)
+        else:
+            await self._logged_in(self.operator)
+
+    async def _start_sound(self) -> None:
+        assert self.runtime.store is not None
+        backend = await asyncio.to_thread(detect_backend, self.bell) if self.detect_sound else BellBackend(self.bell)
+        log.info("alarm sound on %s", backend.name)
+        self.alarm_sound = AlarmSoundService(
+            self.runtime.store, backend, partial(resolve_sound, data_dir=self.runtime.config.data_dir)
+        )
+        self.run_worker(self.alarm_sound.run(), name="alarm-sound", exit_on_error=False)
+
+    async def _logged_in(self, operator: Operator | None) -> None:
+        if operator is None:
+            return
+        self.operator = operator
+        log.info("operator %s logged in", operator.username)
+        await self.push_screen(DashboardScreen(
+            self.runtime, self.texts, operator,
+            sound_state=self.sound_state, toggle_mute=self.toggle_mute, open_card=self.open_card,
+        ))
+
+    def sound_state(self) -> tuple[str, str | None] | None:
+        if self.alarm_sound is None:
+            return None
+        state = self.alarm_sound.state()
+        return (state.kind, state.muted_until_hhmm)
+
+    def toggle_mute(self) -> str | None:
+        if self.alarm_sound is None:
+            return None
+        if self.alarm_sound.state().kind == "muted":
+            self.alarm_sound.unmute()
+            return self.texts("sound.unmuted")
+        self.alarm_sound.mute(MUTE_MINUTES)
+        return self.texts("sound.muted_for", minutes=MUTE_MINUTES)
+
+    def open_card(self, event: EventRecord) -> None:
+        from centinela.tui.screens.account_card import AccountCardScreen
+
+        assert self.runtime.store is not None and self.operator is not None
+        self.push_screen(AccountCardScreen(self.runtime.store, self.texts, event, self.operator.username))
 
     async def on_unmount(self) -> None:
+        if self.alarm_sound is not None:
+            self.alarm_sound.backend.close()
         await self.runtime.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -11,6 +11,8 @@ from rich.text import Text
 from centinela.data.records import EventRecord
 from centinela.receiver.describe import describe_event
 from centinela.tui.texts import Texts
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,15 @@ def customer_cell(event: EventRecord, texts: Texts) -> Text:
     return Text(name)
 
 
+def status_cell(event: EventRecord, texts: Texts, now: datetime | None = None) -> Text:
+    if event.status == "acknowledged" and event.taken_by:
+        return Text(texts("pending.taken_by", name=event.taken_by), style="bold cyan")
+    if event.status == "pending" and event.hold_until:
+        return Text(texts("pending.hold_until", time=local_time(event.hold_until, now)), style="yellow")
+    style = "bold" if event.status == "new" else ""
+    return Text(texts(f"status.{event.status}"), style=style)
+
+
 def event_cells(
     event: EventRecord, texts: Texts, looks: Mapping[int, PriorityLook], now: datetime | None = None
 ) -> tuple[Text | str, ...]:
@@ -62,8 +73,15 @@ def event_cells(
         zone_or_user(event, texts),
         event.partition or placeholder,
         Text(look.name, style=f"bold {look.colour}"),
-        texts(f"status.{event.status}"),
+        status_cell(event, texts, now),
     )
+
+
+def pending_cells(
+    event: EventRecord, texts: Texts, looks: Mapping[int, PriorityLook], now: datetime
+) -> tuple[Text | str, ...]:
+    """A pending alarm's row: how long it has waited first, then the event's own cells."""
+    return (elapsed(event.received_at, now), *event_cells(event, texts, looks, now))
 
 
 def elapsed(since: datetime, now: datetime | None = None) -> str:
@@ -71,3 +89,11 @@ def elapsed(since: datetime, now: datetime | None = None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+def sparkline(values: Sequence[int]) -> str:
+    """One character per value, scaled to the largest; blank when there was no traffic."""
+    top = max(values, default=0)
+    if top == 0:
+        return " " * len(values)
+    return "".join(" " if v == 0 else SPARK_BLOCKS[min(7, (v * 8 - 1) // top)] for v in values)

@@ -67,8 +67,8 @@ class LiveTable(DataTable[Text | str]):
         self._specs = tuple(columns)
         self._order = order
         self._reverse = reverse
-        self._capacity = capacity
-        self._rows: dict[int, Cells] = {}
+        self.capacity = capacity
+        self._rows: dict[int, list[Text | str]] = {}
         self._sort_keys: dict[int, Hashable] = {}
         self._layout: list[tuple[int, int]] = []
 
@@ -96,7 +96,7 @@ class LiveTable(DataTable[Text | str]):
         for row_id, cells in rows:
             if row_id in self._rows and self._layout:
                 self.remove_row(str(row_id))
-            self._rows[row_id] = cells
+            self._rows[row_id] = list(cells)
             self._sort_keys[row_id] = self._order(row_id)
             if self._layout:
                 self._add(row_id, cells)
@@ -109,6 +109,37 @@ class LiveTable(DataTable[Text | str]):
                 del self._sort_keys[row_id]
                 if self._layout:
                     self.remove_row(str(row_id))
+
+    def update_column(self, index: int, cells: dict[int, Text | str]) -> None:
+        """Redraw one column of many rows in place (e.g. the elapsed time of pending alarms);
+        unlike upsert this neither re-sorts nor re-creates rows."""
+        shown = {spec_index for spec_index, _ in self._layout}
+        for row_id, cell in cells.items():
+            if row_id not in self._rows:
+                continue
+            row = list(self._rows[row_id])
+            row[index] = cell
+            self._rows[row_id] = row
+            if index in shown:
+                value = Text(cell) if isinstance(cell, str) else cell
+                if index == self._layout[0][0]:
+                    value = _Keyed(value, self._sort_keys[row_id])
+                self.update_cell(str(row_id), str(index), value)
+
+    def clear_rows(self) -> None:
+        self._rows.clear()
+        self._sort_keys.clear()
+        self.clear()
+
+    def oldest_id(self) -> int | None:
+        return min(self._rows) if self._rows else None
+
+    def selected_id(self) -> int | None:
+        """The event under the cursor, if any."""
+        if not self._layout or self.row_count == 0:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return int(str(row_key.value))
 
     def row_ids(self) -> list[int]:
         """Row ids in display order."""
@@ -125,7 +156,7 @@ class LiveTable(DataTable[Text | str]):
             self.sort(str(self._layout[0][0]), key=lambda cell: cell.sort_key, reverse=self._reverse)
 
     def _trim(self) -> None:
-        excess = len(self._rows) - self._capacity
+        excess = len(self._rows) - self.capacity
         if excess <= 0:
             return
         # Drop the rows that would sort last: the oldest in a newest-first feed.
