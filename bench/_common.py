@@ -97,7 +97,7 @@ def wait_for(port: int, timeout: float = 30, process: subprocess.Popen[bytes] | 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -110,8 +110,12 @@ def raise_fd_limit(needed: int) -> int:
     return soft
 
 
-def start_receiver(data_dir: Path, port: int, *, fd_limit: int = 0, profile_to: Path | None = None) -> subprocess.Popen[bytes]:
-    """``centinela --headless`` on ``data_dir`` in its own process, logging warnings only."""
+def start_receiver(data_dir: Path, port: int, *, profile_to: Path | None = None) -> subprocess.Popen[bytes]:
+    """``centinela --headless`` on ``data_dir`` in its own process, logging warnings only.
+
+    It inherits this process's open-files limit: raise it first (:func:`raise_fd_limit`) for
+    many connections.
+    """
     config = data_dir / "bench.toml"
     config.write_text(RECEIVER_CONFIG, encoding="utf-8")
     profiler = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
@@ -119,7 +123,6 @@ def start_receiver(data_dir: Path, port: int, *, fd_limit: int = 0, profile_to: 
         [sys.executable, *profiler, "-m", "centinela", "--headless", "--config", str(config),
          "--data-dir", str(data_dir), "--tcp", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=(lambda: raise_fd_limit(fd_limit)) if fd_limit else None,
     )
 
 

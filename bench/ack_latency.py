@@ -9,52 +9,21 @@ one at a time over one connection (each waits for its ACK), prints median, p99 a
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port, percentile, start_receiver, stop_receiver, wait_for
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"receiver did not listen on {port}")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def run(frames: int) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        config = Path(data_dir) / "bench.toml"
-        # Per-event INFO lines would measure the log, not the receiver.
-        config.write_text('log_level = "WARNING"\n', encoding="utf-8")
-        receiver = subprocess.Popen(
-            [sys.executable, "-m", "centinela", "--headless", "--config", str(config), "--data-dir", data_dir,
-             "--tcp", f"127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        receiver = start_receiver(Path(data_dir), port)
         try:
             wait_for(port)
             latencies: list[float] = []
@@ -74,8 +43,7 @@ def run(frames: int) -> None:
                         raise SystemExit(f"frame {n} not acknowledged: {reply!r}")
                 elapsed = time.perf_counter() - started
         finally:
-            receiver.send_signal(signal.SIGTERM)
-            receiver.wait(timeout=30)
+            stop_receiver(receiver, timeout=30)
     ms = [value * 1000 for value in latencies]
     print(f"frames: {frames} on one connection, synchronous=FULL, WAL")
     print(f"throughput: {frames / elapsed:,.0f} frames/s")

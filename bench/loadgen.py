@@ -27,10 +27,10 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import TypeVar
 
 from _common import MIXES, Exchange, exchange, panel_account, raise_fd_limit
-
 from centinela.data.timeutil import utcnow
 
 CONNECT_CONCURRENCY = 256
@@ -57,6 +57,8 @@ class Results:
     latencies_ms: list[float] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     by_account: Counter[str] = field(default_factory=Counter)
+    """ACKs per account."""
+    sent_by_account: Counter[str] = field(default_factory=Counter)
     last_ack: float = 0.0
 
     def reply(self, expected: Exchange, reply: bytes, started: float, now: float) -> None:
@@ -93,6 +95,7 @@ class Panel(asyncio.Protocol):
             return
         self.outstanding.append((item, started))
         self.results.sent += 1
+        self.results.sent_by_account[item.account] += 1
         self.transport.write(item.frame)
 
     def data_received(self, data: bytes) -> None:
@@ -197,8 +200,7 @@ async def closed_loop(args: argparse.Namespace, results: Results) -> None:
     }
     connected = await connect_all(
         args.host, args.port,
-        [lambda account=account, pool=pool: ClosedLoopPanel(results, account, pool, built_at)
-         for account, pool in pools.items()],
+        [partial(ClosedLoopPanel, results, account, pool, built_at) for account, pool in pools.items()],
         results,
     )
     panels = [panel for panel in connected if panel is not None]
@@ -269,6 +271,7 @@ def finish(panels: list[PanelT], results: Results, start: float, cpu_start: reso
         "latencies_ms": results.latencies_ms,
         "lag_ms": results.lag_ms,
         "by_account": results.by_account,
+        "sent_by_account": results.sent_by_account,
         "start": start,
         "last_ack": results.last_ack,
         "cpu_s": (cpu_end.ru_utime + cpu_end.ru_stime) - (cpu_start.ru_utime + cpu_start.ru_stime),

@@ -48,14 +48,14 @@ from _common import (
     thread_cpu_seconds,
     wait_for,
 )
-
 from centinela.data.accounts import set_account
 from centinela.data.store import Store
 
 LOADGEN = Path(__file__).with_name("loadgen.py")
 CORES = os.cpu_count() or 1
 SPARE_FDS = 256
-"""Open files a server needs besides one per panel connection (database, logs, listeners)."""
+"""Open files a server needs besides one per panel connection (database, logs, listeners);
+servers inherit the limit this process raises at start."""
 GO_DELAY = 0.3
 """Seconds between telling the generators to go and the common start, so they start together."""
 
@@ -66,7 +66,6 @@ STORM_P99_MS = 50.0
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    name: str
     port: int
     pid: int
     data_dir: Path | None
@@ -104,6 +103,8 @@ class Load:
     latencies_ms: list[float]
     lag_ms: list[float]
     by_account: Counter[str]
+    """ACKs per account."""
+    sent_by_account: Counter[str]
     cpu: CpuUse
 
     @property
@@ -119,17 +120,25 @@ class Load:
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """Stored events checked against ACKs, per account."""
+    """Stored events checked, per account, against what was ACKed and what was sent."""
 
     stored: int
     lost: int
     """ACKed signals missing from the store."""
-    extra: int
-    """Stored events beyond the ACKed ones (duplicates, or sent and stored but never ACKed)."""
+    duplicated: int
+    """Stored events beyond what was sent: a signal stored twice."""
+    unanswered_stored: int
+    """Sent, stored, but not ACKed before the generator stopped waiting (committed at shutdown)."""
+
+    @property
+    def exact(self) -> bool:
+        return self.lost == self.duplicated == self.unanswered_stored == 0
 
     def describe(self) -> str:
-        verdict = "= ACKed" if self.lost == self.extra == 0 else f"LOST {self.lost}, EXTRA {self.extra}"
-        return f"{self.stored} ({verdict})"
+        if self.exact:
+            return f"{self.stored} (= ACKed)"
+        verdict = f"{self.stored} (LOST {self.lost}, DUPLICATED {self.duplicated}"
+        return verdict + f", {self.unanswered_stored} stored whose ACK never came)"
 
 
 # --------------------------------------------------------------------------- servers
@@ -152,7 +161,7 @@ def centinela_server(panels: int, profile_to: Path | None) -> Iterator[Server]:
         data_dir = Path(tmp) / "data"
         asyncio.run(register_accounts(data_dir, [panel_account(index) for index in range(panels)]))
         port = free_port()
-        process = start_receiver(data_dir, port, fd_limit=panels + SPARE_FDS, profile_to=profile_to)
+        process = start_receiver(data_dir, port, profile_to=profile_to)
 
         def stop() -> None:
             status = stop_receiver(process)
@@ -161,23 +170,22 @@ def centinela_server(panels: int, profile_to: Path | None) -> Iterator[Server]:
 
         try:
             wait_for(port, process=process)
-            yield Server("centinela", port, process.pid, data_dir, stop)
+            yield Server(port, process.pid, data_dir, stop)
         finally:
             stop()
 
 
-def serve_pysiaalarm(port: int, accounts: list[str], fd_limit: int) -> None:
+def serve_pysiaalarm(port: int, accounts: list[str]) -> None:
     """pysiaalarm's asyncio TCP server with our panels' accounts, in its own process."""
     from pysiaalarm import SIAAccount
     from pysiaalarm.aio import SIAClient
-
-    raise_fd_limit(fd_limit)
 
     async def ignore(event: object) -> None:
         """pysiaalarm ACKs before calling this, and keeps nothing."""
 
     async def serve() -> None:
-        client = SIAClient("127.0.0.1", port, [SIAAccount(account) for account in accounts], ignore)
+        # SIAClient's __new__ hands back its TCP subclass; type checkers only see the abstract base.
+        client = SIAClient("127.0.0.1", port, [SIAAccount(account) for account in accounts], ignore)  # type: ignore[abstract]
         await client.async_start(backlog=4096)
         await asyncio.Event().wait()
 
@@ -188,7 +196,7 @@ def serve_pysiaalarm(port: int, accounts: list[str], fd_limit: int) -> None:
 def pysiaalarm_server(panels: int) -> Iterator[Server]:
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(
-        target=serve_pysiaalarm, args=(port, [panel_account(index) for index in range(panels)], panels + SPARE_FDS),
+        target=serve_pysiaalarm, args=(port, [panel_account(index) for index in range(panels)]),
         daemon=True,
     )
     process.start()
@@ -201,7 +209,7 @@ def pysiaalarm_server(panels: int) -> Iterator[Server]:
 
     try:
         wait_for(port)
-        yield Server("pysiaalarm", port, process.pid, None, stop)
+        yield Server(port, process.pid, None, stop)
     finally:
         stop()
 
@@ -209,17 +217,21 @@ def pysiaalarm_server(panels: int) -> Iterator[Server]:
 # --------------------------------------------------------------------------- load
 
 
-def drive(server: Server, mode: str, panels: int, seconds: float, generators: int,
-          extra: Callable[[int], list[str]]) -> Load:
-    """Run the load generators against ``server`` and merge what they report; ``extra`` gives
-    more generator options for a process's share of the panels."""
+def drive(server: Server, mode: str, panels: int, seconds: float, generators: int, *,
+          pool: int = 0, rate: float = 0.0, mix: str = "daily") -> Load:
+    """Run the load generators against ``server`` and merge what they report.
+
+    ``pool``: closed loop, frames pre-built per panel; ``rate``: open loop, signals/s in all.
+    """
     processes = generators if panels >= generators else 1
     shares = [panels // processes + (1 if index < panels % processes else 0) for index in range(processes)]
     firsts = [sum(shares[:index]) for index in range(processes)]
     children = [
         subprocess.Popen(
             [sys.executable, str(LOADGEN), "--port", str(server.port), "--mode", mode, "--first", str(first),
-             "--panels", str(share), "--seconds", str(seconds), "--seed", str(index + 1), *extra(share)],
+             "--panels", str(share), "--seconds", str(seconds), "--seed", str(index + 1), "--mix", mix,
+             *(["--pool", str(pool)] if pool else []),
+             *(["--rate", str(rate * share / panels)] if rate else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for index, (first, share) in enumerate(zip(firsts, shares))
@@ -268,6 +280,7 @@ def drive(server: Server, mode: str, panels: int, seconds: float, generators: in
         latencies_ms=[value for report in reports for value in report["latencies_ms"]],
         lag_ms=[value for report in reports for value in report["lag_ms"]],
         by_account=sum((Counter(report["by_account"]) for report in reports), Counter()),
+        sent_by_account=sum((Counter(report["sent_by_account"]) for report in reports), Counter()),
         cpu=cpu,
     )
 
@@ -278,20 +291,28 @@ def check_storage(server: Server, load: Load) -> Storage | None:
         return None
     stored = stored_by_account(server.data_dir)
     accounts = {panel_account(index) for index in range(load.panels)}
-    lost = sum(max(0, acked - stored[account]) for account, acked in load.by_account.items())
-    extra = sum(max(0, stored[account] - load.by_account[account]) for account in accounts)
-    return Storage(sum(stored[account] for account in accounts), lost, extra)
+    acked, sent = load.by_account, load.sent_by_account
+    return Storage(
+        stored=sum(stored[account] for account in accounts),
+        lost=sum(max(0, acked[account] - stored[account]) for account in accounts),
+        duplicated=sum(max(0, stored[account] - sent[account]) for account in accounts),
+        unanswered_stored=sum(
+            max(0, min(stored[account], sent[account]) - acked[account]) for account in accounts
+        ),
+    )
 
 
 def where_time_goes(load: Load) -> str:
     cpu = load.cpu
     notes = [
-        f"CPU: server {cpu.server:4.0%} of a core (event loop thread {cpu.server_loop:4.0%}),"
-        f" generators {cpu.generators:4.0%}, machine {cpu.machine:4.0%} of {CORES} cores"
+        (f"CPU: server {cpu.server:4.0%} of a core (event loop thread {cpu.server_loop:4.0%}),"
+         f" generators {cpu.generators:4.0%}, machine {cpu.machine:4.0%} of {CORES} cores")
     ]
     if cpu.server >= 0.9:
         # Its threads (event loop, SQLite) share one GIL: near one core in all is the ceiling.
         notes.append("server CPU-bound")
+    if cpu.server - cpu.server_loop >= 0.4:
+        notes.append(f"its other threads (SQLite) busy {cpu.server - cpu.server_loop:.0%}: writer-bound")
     elif cpu.machine >= 0.9:
         notes.append("machine saturated (server and generators share the cores)")
     elif cpu.server < 0.6:
@@ -304,15 +325,16 @@ def where_time_goes(load: Load) -> str:
 # --------------------------------------------------------------------------- scenarios
 
 
-def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], counts: list[int],
-                args: argparse.Namespace, label: str) -> dict[int, Load]:
+def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], args: argparse.Namespace, label: str,
+                profiles: Path | None = None) -> dict[int, Load]:
+    """One fresh server per N; ``profiles`` holds the servers' cProfile output, if they write one."""
     print(f"\n== closed loop against {label}: each panel waits for its ACK; {args.seconds:g} s per N")
     print(f"{'N':>6} {'signals/s':>10}   ACK latency ms{'':35} {'ACKed':>8}  stored")
     results: dict[int, Load] = {}
-    for panels in counts:
+    for panels in args.n:
         pool = math.ceil(args.pool_rate * args.seconds / panels) + 2
         with server_for(panels) as server:
-            load = drive(server, "closed", panels, args.seconds, args.generators, lambda share: ["--pool", str(pool)])
+            load = drive(server, "closed", panels, args.seconds, args.generators, pool=pool)
             server.stop()
             storage = check_storage(server, load)
         results[panels] = load
@@ -322,8 +344,8 @@ def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], cou
         problems = report_problems(load)
         if problems:
             print(f"{'':>6} PROBLEM: {problems}")
-        if args.profile and server.data_dir is not None:
-            print_profile(args.profile_dir / f"centinela-{panels}.prof")
+        if profiles is not None:
+            print_profile(profile_path(profiles, panels))
     return results
 
 
@@ -342,8 +364,7 @@ def open_loop(args: argparse.Namespace) -> Load:
     print(f"\n== open loop (alarm storm): {panels} panels, {rate:g} signals/s in all (Poisson per panel),"
           f" {seconds:g} s, pipelined")
     with centinela_server(panels, None) as server:
-        load = drive(server, "open", panels, seconds, args.generators,
-                     lambda share: ["--mix", "storm", "--rate", str(rate * share / panels)])
+        load = drive(server, "open", panels, seconds, args.generators, rate=rate, mix="storm")
         server.stop()
         storage = check_storage(server, load)
     assert storage is not None
@@ -355,7 +376,7 @@ def open_loop(args: argparse.Namespace) -> Load:
         print(f"generator lag behind schedule ms: p99 {percentile(load.lag_ms, 0.99):.2f}  max {max(load.lag_ms):.2f}")
     print(where_time_goes(load))
     p99 = percentile(load.latencies_ms, 0.99) if load.latencies_ms else math.inf
-    lossless = load.refused == load.dropped == load.unanswered == load.bad == storage.lost == storage.extra == 0
+    lossless = load.refused == load.dropped == load.unanswered == load.bad == 0 and storage.exact
     verdict = "PASS" if p99 <= STORM_P99_MS and lossless else "MISS"
     print(f"target: ACK p99 <= {STORM_P99_MS:g} ms, 0 refused/dropped, every signal ACKed and stored once: "
           f"{verdict} (p99 {p99:.1f} ms)")
@@ -364,23 +385,22 @@ def open_loop(args: argparse.Namespace) -> Load:
 
 def compare(ours: dict[int, Load], theirs: dict[int, Load]) -> None:
     print("\n== ours / pysiaalarm, closed loop (ours durable on disk, theirs keeps nothing)")
-    for panels in ours:
+    for panels, mine in ours.items():
         if panels not in theirs or theirs[panels].rate == 0:
             continue
-        ratio = ours[panels].rate / theirs[panels].rate
+        ratio = mine.rate / theirs[panels].rate
         target = CLOSED_TARGETS.get(panels)
         verdict = "" if target is None else f"target >= {target:g}x: {'PASS' if ratio >= target else 'MISS'}"
-        print(f"N={panels:<6} {ours[panels].rate:>8,.0f} / {theirs[panels].rate:>8,.0f} signals/s = {ratio:5.2f}x   {verdict}")
+        print(f"N={panels:<6} {mine.rate:>8,.0f} / {theirs[panels].rate:>8,.0f} signals/s = {ratio:5.2f}x   {verdict}")
+
+
+def profile_path(profiles: Path, panels: int) -> Path:
+    return profiles / f"centinela-{panels}.prof"
 
 
 def print_profile(path: Path, top: int = 15) -> None:
-    print(f"{'':>6} receiver profile, top {top} by own time (cProfile slows it; figures above are not comparable):")
-    stats = pstats.Stats(str(path))
-    for (filename, line, function), (_, calls, own, cumulative, _) in sorted(
-        stats.stats.items(), key=lambda item: item[1][2], reverse=True  # type: ignore[attr-defined]
-    )[:top]:
-        where = f"{Path(filename).name}:{line}({function})"
-        print(f"{'':>8} {own:7.2f} s own {cumulative:7.2f} s cum {calls:>9} calls  {where}")
+    print("receiver's event loop thread under cProfile (which slows it: the figures above are not comparable)")
+    pstats.Stats(str(path), stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(top)
 
 
 # --------------------------------------------------------------------------- main
@@ -409,13 +429,25 @@ def filesystem_of(folder: str) -> str:
     return kind
 
 
-def print_machine() -> None:
+def machine_busy(seconds: float = 1.0) -> float:
+    """Fraction of all cores busy over ``seconds``: what else is running on this machine."""
+    busy_before, total_before = machine_jiffies()
+    time.sleep(seconds)
+    busy_after, total_after = machine_jiffies()
+    return (busy_after - busy_before) / max(1, total_after - total_before)
+
+
+def print_machine(connections: int) -> None:
     folder = tempfile.gettempdir()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = raise_fd_limit(connections + SPARE_FDS)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     print(f"machine: {CORES} cores shared by the server and the load generators; {platform.system()} "
           f"{platform.release()}, Python {platform.python_version()}")
     print(f"disk: {filesystem_of(folder)} at {folder}, fsync of a 4 KiB append: median {fsync_median_ms(folder):.1f} ms")
-    print(f"open files: soft {soft}, hard {hard} (each server and generator raises its soft limit to what it needs)")
+    enough = "enough" if soft >= connections + SPARE_FDS else "TOO FEW: raise the hard limit (ulimit -Hn)"
+    print(f"open files: soft {soft}, hard {hard}; servers inherit the soft limit, {connections} connections need"
+          f" {connections + SPARE_FDS}: {enough}")
+    print(f"machine busy before starting: {machine_busy():.0%} of {CORES} cores (other processes; figures are noisy if high)")
 
 
 def parse_counts(text: str) -> list[int]:
@@ -440,20 +472,20 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="run our receiver under cProfile, print where it spends")
     args = parser.parse_args()
 
-    print_machine()
-    with tempfile.TemporaryDirectory(prefix="centinela-profile-") as profile_dir:
-        args.profile_dir = Path(profile_dir)
+    print_machine(max(*args.n, args.storm_panels if args.only in (None, "open") else 0))
+    with tempfile.TemporaryDirectory(prefix="centinela-profile-") as folder:
+        profiles = Path(folder) if args.profile else None
 
         def ours(panels: int) -> AbstractContextManager[Server]:
-            return centinela_server(panels, args.profile_dir / f"centinela-{panels}.prof" if args.profile else None)
+            return centinela_server(panels, profile_path(profiles, panels) if profiles else None)
 
         if args.only in (None, "closed", "compare"):
-            mine = closed_loop(ours, args.n, args, "centinela (durable)")
+            mine = closed_loop(ours, args, "centinela (durable)", profiles)
             if args.only != "closed":
                 if importlib.util.find_spec("pysiaalarm") is None:
                     print("\npysiaalarm is not installed: comparison skipped (pip install pysiaalarm)")
                 else:
-                    theirs = closed_loop(pysiaalarm_server, args.n, args, "pysiaalarm (stores nothing)")
+                    theirs = closed_loop(pysiaalarm_server, args, "pysiaalarm (stores nothing)")
                     compare(mine, theirs)
         if args.only in (None, "open"):
             open_loop(args)

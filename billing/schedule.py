@@ -88,10 +88,8 @@ def cutoff_due(now: datetime, last_cutoff: datetime | None, settings: ScheduleSe
     return next_cutoff(now, last_cutoff, settings) <= now
 
 
-def next_wakeup(
-    now: datetime, last_billing: datetime | None, last_cutoff: datetime | None, settings: ScheduleSettings
-) -> datetime:
-    """The next instant something is due: a billing slot or a cutoff, ``now`` if one is due."""
-    if billing_due(now, last_billing, settings) is not None:
+def next_billing_at(now: datetime, last_success: datetime | None, settings: ScheduleSettings) -> datetime:
+    """When billing is next due: ``now`` if it already is, else the next slot."""
+    if billing_due(now, last_success, settings) is not None:
         return now
-    return min(next_billing_slot(now, settings), next_cutoff(now, last_cutoff, settings))
+    return next_billing_slot(now, settings)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
+from rich.text import Text
 from textual.app import App
 from textual.widgets import Static
 
@@ -67,7 +68,10 @@ async def test_card_shows_customer_call_list_zones_service_and_history(store: St
         calls = text_of(app, "#card-calls")
         assert calls.index("1. Dra. Ana Ruiz") < calls.index("2. Luis Paz") < calls.index("3. Carlos Mena")
         assert "099 111 1111" in calls
-        assert " 2 Recepción" in text_of(app, "#card-zones")
+        zones = app.screen.query_one("#card-zones", Static).content
+        assert isinstance(zones, Text)
+        reported = [zones.plain[span.start:span.end] for span in zones.spans if str(span.style) == "bold reverse"]
+        assert reported == [" 2 Recepción (burglary)"]  # the zone the opening event reported
         assert "despachar patrulla" in text_of(app, "#card-plan")
         service = text_of(app, "#card-service")
         assert "Monitoreo · K-100 · Monitoreo 24h: Activo" in service

@@ -22,6 +22,7 @@ from pathlib import Path
 from centinela.data.db import DB_FILENAME
 from centinela.data.timeutil import from_db, utcnow
 from centinela.receiver.dc09 import build_frame
+
 from tests.test_cli import free_port, wait_for_port
 
 PANELS = 12

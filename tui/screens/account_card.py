@@ -236,7 +236,7 @@ class AccountCardScreen(Screen[None]):
     .card-column { height: auto; }
     AccountCardScreen.-wide .card-column { width: 1fr; }
     .card-section { height: auto; padding: 0 1; margin-bottom: 1; }
-    #card-history-title { padding: 0 1; text-style: bold underline; }
+    #card-history-title { padding: 0 1; }
     #card-history { height: 12; }
     AccountCardScreen.-wide #card-history { height: 1fr; min-height: 12; }
     """
@@ -277,7 +277,7 @@ class AccountCardScreen(Screen[None]):
                 with Vertical(classes="card-column"):
                     yield Static(id="card-zones", classes="card-section")
                     yield Static(id="card-notes", classes="card-section")
-            yield Static(t("card.section.history"), id="card-history-title")
+            yield Static(_heading(t, "card.section.history"), id="card-history-title")
             yield LiveTable(columns, order=lambda event_id: event_id, reverse=True, capacity=HISTORY_LIMIT,
                             id="card-history")
         yield Footer()
@@ -296,12 +296,20 @@ class AccountCardScreen(Screen[None]):
         self._render_card()
         if self.card.history is None:
             self._history_complete = True
+            self.history.display = False
+            self.query_one("#card-history-title", Static).update(_lines(
+                _heading(self.texts, "card.section.history"), _missing(self.texts, "card.no_account_number")))
             return
         # Subscribe before the first page so an event committed in between is not missed; rows
         # are keyed by id, so one seen twice shows once.
         self._follow_account()
         await self._load_history_page()
-        self.history.focus()
+        # Side by side, the history is in view and its cursor is what the keys should move; on
+        # a small terminal the keys first scroll the card (Tab reaches the history).
+        if self.app.size.width >= WIDE_FROM:
+            self.history.focus()
+        else:
+            self.query_one("#card-body", VerticalScroll).focus()
 
     def _render_card(self) -> None:
         card = self.card
@@ -349,8 +357,12 @@ class AccountCardScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         """Older events load when the cursor reaches the last row, a page at a time."""
-        if message.data_table is self.history and not self._history_complete \
-                and message.cursor_row >= self.history.row_count - 1:
+        if message.data_table is not self.history:
+            return
+        if self.history.has_focus:
+            # A note added above moves the table down: bring the cursor's table back into view.
+            self.history.scroll_visible(animate=False)
+        if not self._history_complete and message.cursor_row >= self.history.row_count - 1:
             self._next_history_page()
 
     def action_close(self) -> None:

@@ -283,12 +283,16 @@ class DashboardScreen(Screen[None]):
     async def _apply_filter(self) -> None:
         priority = self.query_one("#f-priority", Select).value
         status = self.query_one("#f-status", Select).value
-        self.event_filter = EventFilter(
+        wanted = EventFilter(
             text=self.query_one("#f-text", Input).value,
             account=self.query_one("#f-account", Input).value,
             priority=int(priority) if isinstance(priority, int) and priority else None,
             status=status if isinstance(status, str) and status else None,  # type: ignore[arg-type]
         )
+        # Widgets also report changes nobody typed (options filled in at start-up).
+        if wanted == self.event_filter:
+            return
+        self.event_filter = wanted
         await self._load_events()
 
     @on(DataTable.RowHighlighted, "#events-table")

@@ -65,9 +65,10 @@ class CodesSection(SettingsSection):
 
     async def on_mount(self) -> None:
         self._priorities = {row.level: row for row in await self.context.store.priorities()}
-        self.query_one(f"#{self.wid('priority')}", Select).set_options(
-            (self._level_name(level), level) for level in self._priorities
-        )
+        levels = self.query_one(f"#{self.wid('priority')}", Select)
+        levels.set_options((self._level_name(level), level) for level in self._priorities)
+        # set_options keeps the same first value, so Select would not redraw its label by itself.
+        levels.mutate_reactive(Select.value)
         await self._reload()
 
     def _level_name(self, level: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import aiosqlite
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
@@ -92,17 +93,18 @@ class FieldRow(Vertical):
     """A label and its control on one line, with the field's error (or a hint) under them."""
 
     DEFAULT_CSS = """
-    FieldRow { height: auto; margin: 0 0 1 0; }
+    FieldRow { height: auto; }
     FieldRow > Horizontal { height: auto; }
     FieldRow .field-label { width: 20; padding: 0 1 0 0; }
     FieldRow .field-control { width: 1fr; }
+    FieldRow Button.field-control { width: auto; }
     FieldRow .field-hint { color: $text-muted; padding-left: 20; height: auto; }
     FieldRow .field-error { color: $text-error; padding-left: 20; height: auto; display: none; }
     FieldRow.-invalid .field-error { display: block; }
     FieldRow.-invalid .field-control { background: $error 20%; }
     """
 
-    def __init__(self, field: str, label: str, control: Widget, *, hint: str = "", row_id: str) -> None:
+    def __init__(self, field: str, label: str, control: Widget, *, hint: str | Text = "", row_id: str) -> None:
         super().__init__(id=row_id)
         self.field = field
         self._label = label
@@ -117,12 +119,23 @@ class FieldRow(Vertical):
         yield Static(self._hint, classes="field-hint", markup=False)
         yield Static("", classes="field-error", markup=False)
 
+    def on_mount(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """No empty hint line (80x24 leaves little room), and no hint over an error, which says more."""
+        plain = self._hint.plain if isinstance(self._hint, Text) else self._hint
+        self.query_one(".field-hint", Static).display = bool(plain.strip()) and not self.has_class("-invalid")
+
     def show_error(self, text: str | None) -> None:
         self.query_one(".field-error", Static).update(text or "")
         self.set_class(text is not None, "-invalid")
+        self._fit()
 
-    def show_hint(self, text: str) -> None:
+    def show_hint(self, text: str | Text) -> None:
+        self._hint = text
         self.query_one(".field-hint", Static).update(text)
+        self._fit()
 
 
 StatusKind = Literal["info", "ok", "error"]
@@ -168,6 +181,13 @@ class SettingsSection(Vertical):
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         await self.submit(event.input)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """An edited field's old error no longer applies."""
+        for row in event.input.ancestors:
+            if isinstance(row, FieldRow):
+                row.show_error(None)
+                break
 
     async def submit(self, control: Input) -> None:
         """Enter in ``control``: saves the section unless a subclass has a better-suited action."""

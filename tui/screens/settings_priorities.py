@@ -39,7 +39,7 @@ from centinela.tui.audio import (
     resolve_sound,
     validate_sound_file,
 )
-from centinela.tui.screens.settings_form import SettingsContext, SettingsSection
+from centinela.tui.screens.settings_form import FieldRow, SettingsContext, SettingsSection
 
 SOUND_FIELDS = ("sound", "reminder_sound")
 
@@ -170,8 +170,8 @@ class PrioritiesSection(SettingsSection):
 
     @on(Input.Changed, "#prio-colour")
     def _preview_colour(self, event: Input.Changed) -> None:
-        self.query_one("#prio-colour-row .field-hint", Static).update(
-            Text.assemble(("██ ", _safe_style(event.value.strip().lower())), self.t("settings.prio.colour_hint"))
+        self.query_one("#prio-colour-row", FieldRow).show_hint(
+            Text.assemble(("██ ", _safe_style(event.value)), self.t("settings.prio.colour_hint"))
         )
 
     @on(Button.Pressed, "#prio-save")

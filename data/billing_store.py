@@ -1,0 +1,1167 @@
+"""Billing's rows as the pure core's records (billing/models.py), and its results written back.
+
+Reading works on batches of customers (a JSON array of ids bound as one parameter), so a run over
+100,000 contracts holds no long transaction and never splits a customer's contracts, which must
+share one invoice.
+
+Writing happens inside the caller's transaction (``Store.transaction()``), one batch at a time:
+invoices with their lines, period advances, payment allocations, state changes, router actions,
+outbox rows for the Odoo sync and the audit log go in together or not at all.
+
+A (contract, period start) is billed once: ``apply_billing`` drops the lines the store already has
+(the unique index ``invoice_lines_once_per_period`` says so, read inside the same write
+transaction) and re-totals what is left, so a repeated or resumed run adds nothing and never fails
+on them. Contract cursors only move forward.
+
+Money is decimal text; dates are ``YYYY-MM-DD``; instants go through ``timeutil.to_db``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiosqlite
+from dateutil import tz
+
+from centinela.billing import standing
+from centinela.billing.invoicing import BillingResult, InvoiceDraft, LineKind, build_invoice
+from centinela.billing.models import (
+    BillingMode,
+    BillingSettings,
+    Contract,
+    ContractState,
+    OpenInvoice,
+    Plan,
+    ServiceKind,
+)
+from centinela.billing.payments import Allocation, allocate
+from centinela.billing.periods import Cycle, period_starting
+from centinela.billing.router import RouterConfig
+from centinela.billing.schedule import ScheduleSettings
+from centinela.data.audit import audit
+from centinela.data.outbox import backoff, enqueue
+from centinela.data.settings import settings_with_prefix
+from centinela.data.timeutil import from_db, to_db
+
+log = logging.getLogger(__name__)
+
+INVOICE_PREFIX: Final = "FAC"
+IN_FORCE: Final = "state NOT IN ('draft', 'cancelled')"
+_IDS: Final = "(SELECT value FROM json_each(?))"
+MAX_RUN_ERRORS: Final = 200
+
+Hold = Literal["suspended", "active"]
+RunKind = Literal["billing", "cutoff"]
+
+
+class BillingStoreError(Exception):
+    """Billing data that cannot be used as it is; the message says why, in one line."""
+
+
+class RunBusyError(BillingStoreError):
+    """Another process is running billing or cutoffs."""
+
+
+def _ids(values: Iterable[int]) -> str:
+    return json.dumps(sorted(set(values)))
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def money_text(amount: Decimal) -> str:
+    return str(amount)
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+DEFAULT_GRACE_DAYS: Final = 5
+DEFAULT_PAYMENT_TERMS_DAYS: Final = 10
+DEFAULT_NOTICE_DAYS: Final = 3
+DEFAULT_RUN_AT: Final = "06:00"
+DEFAULT_CUTOFF_EVERY_MINUTES: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class BillingConfig:
+    """Everything billing reads from ``billing.*`` settings."""
+
+    settings: BillingSettings
+    schedule: ScheduleSettings
+
+
+def _setting_int(values: Mapping[str, Any], name: str, default: int, low: int) -> int:
+    value = values.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        log.warning("setting billing.%s = %r is not a whole number >= %d; using %d", name, value, low, default)
+        return default
+    return value
+
+
+def _setting_time(values: Mapping[str, Any]) -> time:
+    text = values.get("run_at", DEFAULT_RUN_AT)
+    try:
+        return time.fromisoformat(str(text))
+    except ValueError:
+        log.warning("setting billing.run_at = %r is not HH:MM; using %s", text, DEFAULT_RUN_AT)
+        return time.fromisoformat(DEFAULT_RUN_AT)
+
+
+def _setting_zone(values: Mapping[str, Any]) -> Any:
+    name = values.get("timezone")
+    if name:
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("setting billing.timezone = %r is not a known time zone; using the machine's", name)
+    return tz.tzlocal()
+
+
+async def load_billing_config(db: aiosqlite.Connection) -> BillingConfig:
+    """The ``billing.*`` settings with their defaults; a bad stored value falls back (and is logged)."""
+    values = await settings_with_prefix(db, "billing")
+    settings = BillingSettings(
+        default_grace_days=_setting_int(values, "default_grace_days", DEFAULT_GRACE_DAYS, 0),
+        payment_terms_days=_setting_int(values, "payment_terms_days", DEFAULT_PAYMENT_TERMS_DAYS, 0),
+        notice_days=_setting_int(values, "notice_days", DEFAULT_NOTICE_DAYS, 0),
+    )
+    every = _setting_int(values, "cutoff_every_minutes", DEFAULT_CUTOFF_EVERY_MINUTES, 1)
+    schedule = ScheduleSettings(_setting_time(values), timedelta(minutes=every), _setting_zone(values))
+    return BillingConfig(settings, schedule)
+
+
+# --- customers and contracts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: int
+    ref: str | None
+    name: str
+    odoo_id: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref} {self.name}" if self.ref else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ContractInfo:
+    """A contract as the pure core sees it plus what the worker needs to act on it."""
+
+    contract: Contract
+    ref: str  # the contract's reference, or "#<id>": what router marks carry
+    router_id: int | None
+    router_target: str | None
+    hold: Hold | None
+    hold_until: date | None
+    odoo_id: int | None
+
+    @property
+    def id(self) -> int:
+        return self.contract.id
+
+    @property
+    def customer_id(self) -> int:
+        return self.contract.customer_id
+
+    def held(self, today: date) -> bool:
+        """An admin's hold decides this contract's state, not its debt."""
+        if self.hold == "suspended":
+            return True
+        return self.hold == "active" and (self.hold_until is None or self.hold_until >= today)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractProblem:
+    contract_id: int
+    ref: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"contract {self.ref}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContractBatch:
+    contracts: tuple[ContractInfo, ...]
+    problems: tuple[ContractProblem, ...]
+    customers: Mapping[int, Customer]
+
+
+def contract_ref(contract_id: int, ref: str | None) -> str:
+    return ref or f"#{contract_id}"
+
+
+_CONTRACT_COLUMNS: Final = (
+    "c.id, c.ref, c.customer_id, c.service_kind, c.state, c.anchor_day, c.current_period_start, c.start_date,"
+    " c.grace_days, c.price, c.currency, c.billing_cycle, c.router_id, c.router_target, c.hold, c.hold_until,"
+    " c.odoo_id, c.plan_id, p.name, p.price, p.currency, p.tax_rate, p.cycle, p.billing_mode, p.grace_days"
+)
+
+
+class _PlanCache:
+    """One validated Plan per distinct (plan, contract overrides): 100,000 contracts share a few."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[object, ...], Plan] = {}
+
+    def get(self, row: Sequence[Any]) -> Plan:
+        key = tuple(row[9:12]) + tuple(row[17:25])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._build(row)
+        return plan
+
+    @staticmethod
+    def _build(row: Sequence[Any]) -> Plan:
+        (c_price, c_currency, c_cycle) = row[9:12]
+        (plan_id, name, price, currency, tax_rate, cycle, mode, grace) = row[17:25]
+        price_text = c_price if c_price is not None else price
+        currency = c_currency or currency
+        if price_text is None or not currency:
+            raise BillingStoreError("no plan, or no price and currency")
+        try:
+            return Plan(
+                name=name or f"Servicio {row[3]}",
+                price=Decimal(str(price_text)),
+                currency=str(currency).upper(),
+                cycle=Cycle(c_cycle or cycle or Cycle.MONTHLY),
+                tax_rate=Decimal(str(tax_rate)) if tax_rate not in (None, "") else None,
+                billing_mode=BillingMode(mode or BillingMode.PREPAID),
+                grace_days=grace,
+            )
+        except (ValueError, TypeError, InvalidOperation) as error:
+            raise BillingStoreError(f"plan {name or plan_id}: {error}") from None
+
+
+def _contract_from_row(row: Sequence[Any], plans: _PlanCache) -> ContractInfo:
+    contract_id, ref = row[0], row[1]
+    plan = plans.get(row)
+    cursor = _date(row[6]) or _date(row[7])
+    if cursor is None:
+        raise BillingStoreError("no start date")
+    anchor_day = row[5] or cursor.day
+    period = period_starting(cursor, anchor_day, plan.cycle)
+    try:
+        contract = Contract(
+            id=contract_id,
+            customer_id=row[2],
+            service_kind=ServiceKind(row[3]),
+            plan=plan,
+            anchor_day=anchor_day,
+            current_period_start=period.start,
+            current_period_end=period.end,
+            state=ContractState(row[4]),
+            grace_days=row[8],
+        )
+    except ValueError as error:
+        raise BillingStoreError(str(error)) from None
+    return ContractInfo(
+        contract=contract,
+        ref=contract_ref(contract_id, ref),
+        router_id=row[12],
+        router_target=row[13],
+        hold=row[14],
+        hold_until=_date(row[15]),
+        odoo_id=row[16],
+    )
+
+
+async def load_customers(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> dict[int, Customer]:
+    async with db.execute(f"SELECT id, ref, name, odoo_id FROM customers WHERE id IN {_IDS}", (_ids(customer_ids),)) as cur:
+        return {row[0]: Customer(*row) for row in await cur.fetchall()}
+
+
+async def load_contracts(
+    db: aiosqlite.Connection,
+    customer_ids: Sequence[int] | None = None,
+    *,
+    contract_ids: Sequence[int] | None = None,
+    due_on: date | None = None,
+) -> ContractBatch:
+    """Contracts in force of these customers (or these contracts); with ``due_on`` only those
+    whose billing cursor is on or before that date. Rows the core cannot use come back as problems."""
+    if (customer_ids is None) == (contract_ids is None):
+        raise ValueError("give customer_ids or contract_ids")
+    where = f"c.customer_id IN {_IDS}" if customer_ids is not None else f"c.id IN {_IDS}"
+    params: list[object] = [_ids(customer_ids if customer_ids is not None else contract_ids or ())]
+    if due_on is not None:
+        where += " AND coalesce(c.current_period_start, c.start_date) <= ?"
+        params.append(due_on.isoformat())
+    sql = f"SELECT {_CONTRACT_COLUMNS} FROM contracts c LEFT JOIN plans p ON p.id = c.plan_id WHERE c.{IN_FORCE} AND {where} ORDER BY c.id"
+    async with db.execute(sql, params) as cur:
+        rows = await cur.fetchall()
+    plans = _PlanCache()
+    contracts: list[ContractInfo] = []
+    problems: list[ContractProblem] = []
+    for row in rows:
+        try:
+            contracts.append(_contract_from_row(row, plans))
+        except BillingStoreError as error:
+            problems.append(ContractProblem(row[0], contract_ref(row[0], row[1]), str(error)))
+    customers = await load_customers(db, {row[2] for row in rows})
+    return ContractBatch(tuple(contracts), tuple(problems), customers)
+
+
+async def due_customer_ids(db: aiosqlite.Connection, day: date, *, after: int, limit: int) -> list[int]:
+    """The next ``limit`` customers (by id, after ``after``) with a contract in force due on ``day``."""
+    async with db.execute(
+        f"SELECT DISTINCT customer_id FROM contracts WHERE {IN_FORCE} AND customer_id > ?"
+        " AND coalesce(current_period_start, start_date) <= ? ORDER BY customer_id LIMIT ?",
+        (after, day.isoformat(), limit),
+    ) as cur:
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def count_due_customers(db: aiosqlite.Connection, day: date) -> int:
+    async with db.execute(
+        f"SELECT count(DISTINCT customer_id) FROM contracts WHERE {IN_FORCE}"
+        " AND coalesce(current_period_start, start_date) <= ?",
+        (day.isoformat(),),
+    ) as cur:
+        (count,) = await cur.fetchone()
+    return int(count)
+
+
+async def standing_candidates(db: aiosqlite.Connection, today: date) -> list[int]:
+    """Customers whose contracts may change state on ``today``: those with an invoice past its due
+    date, and those with a contract not active (it may go back). Everyone else stays as is."""
+    async with db.execute(
+        "SELECT customer_id FROM invoices WHERE state = 'posted' AND due_date < ?"
+        " UNION SELECT customer_id FROM contracts WHERE state IN ('grace', 'notice', 'suspended')"
+        " ORDER BY 1",
+        (today.isoformat(),),
+    ) as cur:
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def load_already_billed(db: aiosqlite.Connection, contracts: Iterable[ContractInfo]) -> set[tuple[int, date]]:
+    """(contract, period start) pairs already billed at or after each contract's cursor."""
+    cursors = [[info.id, info.contract.current_period_start.isoformat()] for info in contracts]
+    async with db.execute(
+        "SELECT l.contract_id, l.period_start FROM json_each(?) j JOIN invoice_lines l"
+        " ON l.contract_id = json_extract(j.value, '$[0]') AND l.kind = 'period'"
+        " AND l.period_start >= json_extract(j.value, '$[1]')",
+        (json.dumps(cursors),),
+    ) as cur:
+        return {(row[0], date.fromisoformat(row[1])) for row in await cur.fetchall()}
+
+
+# --- invoices and payments ---------------------------------------------------------------------
+
+
+async def load_open_invoices(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> list[OpenInvoice]:
+    async with db.execute(
+        f"SELECT id, customer_id, currency, invoice_date, due_date, residual FROM invoices"
+        f" WHERE state = 'posted' AND customer_id IN {_IDS} ORDER BY id",
+        (_ids(customer_ids),),
+    ) as cur:
+        rows = await cur.fetchall()
+    invoices = []
+    for id_, customer_id, currency, invoice_date, due_date, residual in rows:
+        try:
+            invoices.append(
+                OpenInvoice(id_, customer_id, currency, date.fromisoformat(invoice_date),
+                            date.fromisoformat(due_date), Decimal(residual))
+            )
+        except (ValueError, InvalidOperation) as error:
+            log.error("invoice %s cannot be read (%s); it is left out of standing and payments", id_, error)
+    return invoices
+
+
+@dataclass(frozen=True, slots=True)
+class UnsettledPayment:
+    """A payment with money no invoice has taken yet (all of it when nobody allocated it)."""
+
+    id: int
+    customer_id: int
+    currency: str | None
+    paid_on: date
+    remaining: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAllocation:
+    payment_id: int
+    allocation: Allocation
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What allocating the unsettled payments does: allocations, payments left with nothing, and
+    the open invoices with their new residuals."""
+
+    payments: tuple[UnsettledPayment, ...] = ()
+    allocations: tuple[PaymentAllocation, ...] = ()
+    settled: tuple[int, ...] = ()
+    invoices: tuple[OpenInvoice, ...] = ()
+    changed: frozenset[int] = frozenset()  # ids of the invoices whose residual changed
+
+    def credit(self) -> dict[tuple[int, str | None], Decimal]:
+        """What each customer has left over, per currency, after these allocations."""
+        taken: defaultdict[int, Decimal] = defaultdict(Decimal)
+        for item in self.allocations:
+            taken[item.payment_id] += item.allocation.amount
+        left: defaultdict[tuple[int, str | None], Decimal] = defaultdict(Decimal)
+        for payment in self.payments:
+            if payment.remaining - taken[payment.id] > 0:
+                left[payment.customer_id, payment.currency] += payment.remaining - taken[payment.id]
+        return dict(left)
+
+
+async def load_unsettled_payments(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> list[UnsettledPayment]:
+    async with db.execute(
+        f"SELECT p.id, p.customer_id, p.currency, p.paid_on, p.amount,"
+        f" (SELECT group_concat(a.amount, ' ') FROM payment_allocations a WHERE a.payment_id = p.id)"
+        f" FROM payments p WHERE p.settled = 0 AND p.customer_id IN {_IDS} ORDER BY p.paid_on, p.id",
+        (_ids(customer_ids),),
+    ) as cur:
+        rows = await cur.fetchall()
+    payments = []
+    for id_, customer_id, currency, paid_on, amount, taken in rows:
+        try:
+            remaining = Decimal(amount) - sum((Decimal(part) for part in (taken or "").split()), Decimal(0))
+            payments.append(UnsettledPayment(id_, customer_id, currency, date.fromisoformat(paid_on[:10]), remaining))
+        except (ValueError, InvalidOperation) as error:
+            log.error("payment %s cannot be read (%s); it is not allocated", id_, error)
+    return payments
+
+
+def plan_settlement(payments: Sequence[UnsettledPayment], invoices: Sequence[OpenInvoice]) -> Settlement:
+    """Allocate payments, oldest first, to their customer's open invoices, oldest first.
+
+    A payment without a currency takes its customer's currency when the open invoices have one.
+    """
+    current = {invoice.id: invoice for invoice in invoices}
+    by_customer: defaultdict[int, list[int]] = defaultdict(list)
+    for invoice in invoices:
+        by_customer[invoice.customer_id].append(invoice.id)
+    allocations: list[PaymentAllocation] = []
+    settled: list[int] = []
+    changed: set[int] = set()
+    for payment in sorted(payments, key=lambda p: (p.paid_on, p.id)):
+        mine = [current[invoice_id] for invoice_id in by_customer[payment.customer_id]]
+        currencies = {invoice.currency for invoice in mine if invoice.residual > 0}
+        currency = payment.currency or (currencies.pop() if len(currencies) == 1 else None)
+        if currency is None or payment.remaining <= 0:
+            if payment.remaining <= 0:
+                settled.append(payment.id)
+            continue
+        try:
+            result = allocate(payment.remaining, currency, mine)
+        except (TypeError, ValueError) as error:
+            log.error("payment %s cannot be allocated: %s", payment.id, error)
+            continue
+        for item in result.allocations:
+            invoice = current[item.invoice_id]
+            current[item.invoice_id] = OpenInvoice(
+                invoice.id, invoice.customer_id, invoice.currency, invoice.invoice_date, invoice.due_date,
+                invoice.residual - item.amount,
+            )
+            changed.add(item.invoice_id)
+            allocations.append(PaymentAllocation(payment.id, item))
+        if result.credit == 0:
+            settled.append(payment.id)
+    return Settlement(tuple(payments), tuple(allocations), tuple(settled), tuple(current.values()), frozenset(changed))
+
+
+async def write_settlement(db: aiosqlite.Connection, settlement: Settlement) -> None:
+    await db.executemany(
+        "INSERT INTO payment_allocations (payment_id, invoice_id, amount) VALUES (?, ?, ?)",
+        [(item.payment_id, item.allocation.invoice_id, money_text(item.allocation.amount))
+         for item in settlement.allocations],
+    )
+    await db.executemany(
+        "UPDATE invoices SET residual = ?, state = ? WHERE id = ?",
+        [(money_text(invoice.residual), "posted" if invoice.residual > 0 else "paid", invoice.id)
+         for invoice in settlement.invoices if invoice.id in settlement.changed],
+    )
+    await db.executemany("UPDATE payments SET settled = 1 WHERE id = ?", [(pid,) for pid in settlement.settled])
+
+
+async def preview_settlement(db: aiosqlite.Connection, customer_ids: Sequence[int]) -> Settlement:
+    """How these customers' unsettled payments would settle their open invoices (nothing written)."""
+    payments = await load_unsettled_payments(db, customer_ids)
+    return plan_settlement(payments, await load_open_invoices(db, customer_ids))
+
+
+async def settle_payments(db: aiosqlite.Connection, customer_ids: Sequence[int]) -> Settlement:
+    """Allocate these customers' unsettled payments, inside the caller's transaction."""
+    settlement = await preview_settlement(db, customer_ids)
+    if settlement.payments:
+        await write_settlement(db, settlement)
+    return settlement
+
+
+async def insert_payment(
+    db: aiosqlite.Connection, customer_id: int, amount: Decimal, currency: str, paid_on: date,
+    *, reference: str | None = None, method: str | None = None,
+) -> int:
+    cursor = await db.execute(
+        "INSERT INTO payments (customer_id, amount, currency, paid_on, method, reference) VALUES (?, ?, ?, ?, ?, ?)",
+        (customer_id, money_text(amount), currency, paid_on.isoformat(), method, reference),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def find_customer(db: aiosqlite.Connection, ref: str) -> Customer | None:
+    async with db.execute("SELECT id, ref, name, odoo_id FROM customers WHERE ref = ?", (ref,)) as cur:
+        row = await cur.fetchone()
+    return Customer(*row) if row else None
+
+
+async def customer_currencies(db: aiosqlite.Connection, customer_id: int) -> set[str]:
+    """The currencies the customer is billed in (open invoices and contracts in force)."""
+    async with db.execute(
+        "SELECT currency FROM invoices WHERE customer_id = ? AND state = 'posted'"
+        f" UNION SELECT upper(coalesce(c.currency, p.currency)) FROM contracts c LEFT JOIN plans p ON p.id = c.plan_id"
+        f" WHERE c.customer_id = ? AND c.{IN_FORCE}",
+        (customer_id, customer_id),
+    ) as cur:
+        return {row[0] for row in await cur.fetchall() if row[0]}
+
+
+# --- billing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostedInvoice:
+    id: int
+    number: str
+    customer_id: int
+    currency: str
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBilling:
+    invoices: tuple[PostedInvoice, ...]
+    lines: int
+    skipped_lines: int  # already in the store: billed by an earlier (or crashed) run
+    advanced: int  # contracts whose cursor moved
+
+
+def invoice_number(year: int, sequence: int) -> str:
+    return f"{INVOICE_PREFIX}-{year}-{sequence:06d}"
+
+
+async def _number_invoices(db: aiosqlite.Connection, drafts: Sequence[InvoiceDraft]) -> list[str]:
+    years = sorted({draft.invoice_date.year for draft in drafts})
+    async with db.execute(
+        "SELECT year, last_number FROM invoice_sequences WHERE year IN (SELECT value FROM json_each(?))",
+        (json.dumps(years),),
+    ) as cur:
+        last = {year: number for year, number in await cur.fetchall()}
+    numbers = []
+    for draft in drafts:
+        year = draft.invoice_date.year
+        last[year] = last.get(year, 0) + 1
+        numbers.append(invoice_number(year, last[year]))
+    await db.executemany(
+        "INSERT INTO invoice_sequences (year, last_number) VALUES (?, ?)"
+        " ON CONFLICT (year) DO UPDATE SET last_number = excluded.last_number",
+        sorted(last.items()),
+    )
+    return numbers
+
+
+async def _drop_billed_lines(
+    db: aiosqlite.Connection, drafts: Sequence[InvoiceDraft], settings: BillingSettings
+) -> tuple[list[InvoiceDraft], int]:
+    """The drafts without the period lines the store already has, re-totalled; empty ones dropped."""
+    keys = [[line.contract_id, line.period_start.isoformat()]
+            for draft in drafts for line in draft.lines if line.kind is LineKind.PERIOD]
+    async with db.execute(
+        "SELECT l.contract_id, l.period_start FROM json_each(?) j JOIN invoice_lines l"
+        " ON l.contract_id = json_extract(j.value, '$[0]') AND l.period_start = json_extract(j.value, '$[1]')"
+        " AND l.kind = 'period'",
+        (json.dumps(keys),),
+    ) as cur:
+        billed = {(row[0], date.fromisoformat(row[1])) for row in await cur.fetchall()}
+    if not billed:
+        return list(drafts), 0
+    kept: list[InvoiceDraft] = []
+    for draft in drafts:
+        lines = [line for line in draft.lines
+                 if line.kind is not LineKind.PERIOD or (line.contract_id, line.period_start) not in billed]
+        if len(lines) == len(draft.lines):
+            kept.append(draft)
+        elif lines:
+            kept.append(build_invoice(draft.customer_id, draft.currency, draft.invoice_date, lines, settings))
+    return kept, len(billed)
+
+
+def _invoice_payload(
+    invoice_id: int, number: str, draft: InvoiceDraft, customer: Customer | None, refs: Mapping[int, str]
+) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice_id,
+        "number": number,
+        "customer_id": draft.customer_id,
+        "customer_ref": customer.ref if customer else None,
+        "customer_odoo_id": customer.odoo_id if customer else None,
+        "invoice_date": draft.invoice_date.isoformat(),
+        "due_date": draft.due_date.isoformat(),
+        "currency": draft.currency,
+        "subtotal": money_text(draft.subtotal),
+        "tax": money_text(draft.tax),
+        "total": money_text(draft.total),
+        "lines": [
+            {
+                "contract_id": line.contract_id,
+                "contract_ref": refs.get(line.contract_id),
+                "kind": str(line.kind),
+                "period_start": line.period_start.isoformat(),
+                "period_end": line.period_end.isoformat(),
+                "description": line.description,
+                "quantity": money_text(line.quantity),
+                "unit_price": money_text(line.unit_price),
+                "tax_rate": money_text(line.tax_rate) if line.tax_rate is not None else None,
+                "amount": money_text(line.amount),
+                "tax": money_text(line.tax),
+            }
+            for line in draft.lines
+        ],
+    }
+
+
+async def apply_billing(
+    db: aiosqlite.Connection,
+    result: BillingResult,
+    settings: BillingSettings,
+    *,
+    customers: Mapping[int, Customer],
+    contract_refs: Mapping[int, str],
+    run_id: int | None,
+    actor: str,
+) -> AppliedBilling:
+    """Post the run's invoices and move the cursors, inside the caller's transaction."""
+    drafts, skipped = await _drop_billed_lines(db, result.invoices, settings)
+    posted: list[PostedInvoice] = []
+    line_rows: list[tuple[object, ...]] = []
+    if drafts:
+        async with db.execute("SELECT coalesce(max(id), 0) FROM invoices") as cur:
+            (last_id,) = await cur.fetchone()
+        numbers = await _number_invoices(db, drafts)
+        invoice_rows = []
+        for offset, (draft, number) in enumerate(zip(drafts, numbers, strict=True), start=1):
+            invoice_id = last_id + offset
+            invoice_rows.append((
+                invoice_id, number, draft.customer_id, draft.invoice_date.isoformat(), draft.due_date.isoformat(),
+                draft.currency, money_text(draft.subtotal), money_text(draft.tax), money_text(draft.total),
+                money_text(draft.total), "posted" if draft.total > 0 else "paid", run_id,
+            ))
+            line_rows.extend(
+                (invoice_id, line.contract_id, str(line.kind), line.period_start.isoformat(),
+                 line.period_end.isoformat(), line.description, money_text(line.quantity),
+                 money_text(line.unit_price), money_text(line.tax_rate) if line.tax_rate is not None else None,
+                 money_text(line.amount), money_text(line.tax))
+                for line in draft.lines
+            )
+            posted.append(PostedInvoice(invoice_id, number, draft.customer_id, draft.currency, draft.total))
+        await db.executemany(
+            "INSERT INTO invoices (id, number, customer_id, invoice_date, due_date, currency, subtotal, tax, total,"
+            " residual, state, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            invoice_rows,
+        )
+        # The unique index is the last word: were a line billed already, the whole batch rolls back
+        # rather than bill it twice. _drop_billed_lines read it in this same transaction.
+        await db.executemany(
+            "INSERT INTO invoice_lines (invoice_id, contract_id, kind, period_start, period_end, description,"
+            " quantity, unit_price, tax_rate, amount, tax) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            line_rows,
+        )
+        for invoice, draft in zip(posted, drafts, strict=True):
+            await enqueue(
+                db, "invoice.post",
+                _invoice_payload(invoice.id, invoice.number, draft, customers.get(draft.customer_id), contract_refs),
+                dedupe_key=f"invoice.post:{invoice.number}",
+            )
+    cursor = await db.executemany(
+        "UPDATE contracts SET current_period_start = ?, current_period_end = ?,"
+        " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        " WHERE id = ? AND (current_period_start IS NULL OR current_period_start < ?)",
+        [(a.new_start.isoformat(), a.new_end.isoformat(), a.contract_id, a.new_start.isoformat())
+         for a in result.advances],
+    )
+    advanced = max(cursor.rowcount, 0)
+    # A cursor derived from the start date fixes the anchor day it was derived with.
+    await db.executemany(
+        "UPDATE contracts SET anchor_day = ? WHERE id = ? AND anchor_day IS NULL",
+        [(a.new_start.day, a.contract_id) for a in result.advances],
+    )
+    if posted or skipped:
+        await audit(db, actor, "billing.post", "billing_run", run_id, {
+            "invoices": len(posted), "lines": len(line_rows), "skipped_lines": skipped,
+            "first": posted[0].number if posted else None, "last": posted[-1].number if posted else None,
+        })
+    return AppliedBilling(tuple(posted), len(line_rows), skipped, advanced)
+
+
+# --- service states and router actions ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A contract's new service state, with the router work it takes and why."""
+
+    contract_id: int
+    old_state: ContractState
+    new_state: ContractState
+    actions: tuple[standing.RouterAction, ...]
+    reason: str
+    invoice_id: int | None = None
+    days_overdue: int = 0
+
+    @property
+    def is_cut(self) -> bool:
+        return self.new_state is ContractState.SUSPENDED
+
+    @property
+    def is_reconnection(self) -> bool:
+        return self.old_state is ContractState.SUSPENDED and self.new_state is not ContractState.SUSPENDED
+
+    @classmethod
+    def from_service_change(cls, change: standing.ServiceChange, old_state: ContractState) -> StateChange:
+        return cls(
+            contract_id=change.contract_id,
+            old_state=old_state,
+            new_state=change.new_state,
+            actions=change.router_actions,
+            reason=change.reason,
+            invoice_id=change.standing.invoice_id,
+            days_overdue=change.standing.days_overdue,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RouterRow:
+    id: int
+    name: str
+    enabled: bool
+    config: RouterConfig
+
+    def takes(self, action: standing.RouterAction) -> bool:
+        """Whether this router does anything for the action (notices need a notice list)."""
+        if action in (standing.RouterAction.NOTICE, standing.RouterAction.CLEAR_NOTICE):
+            return self.config.method == "address-list" and self.config.notice_list is not None
+        return True
+
+
+_ROUTER_COLUMNS: Final = "id, name, host, port, tls, username, password, method, list_name, notice_list, timeout, tls_ca_file, enabled"
+
+
+def _router_from_row(row: Sequence[Any]) -> RouterRow:
+    (id_, name, host, port, tls, username, password, method, list_name, notice_list, timeout, ca, enabled) = row
+    config = RouterConfig(
+        name=name, host=host, port=port, tls=bool(tls), username=username, password=password or "",
+        method=method, list_name=list_name, notice_list=notice_list, timeout=float(timeout), tls_ca_file=ca,
+    )
+    return RouterRow(id_, name, bool(enabled), config)
+
+
+async def load_routers(db: aiosqlite.Connection) -> tuple[dict[int, RouterRow], list[str]]:
+    """Every router by id, and one problem line per router whose row cannot be used."""
+    async with db.execute(f"SELECT {_ROUTER_COLUMNS} FROM routers ORDER BY name") as cur:
+        rows = await cur.fetchall()
+    routers: dict[int, RouterRow] = {}
+    problems: list[str] = []
+    for row in rows:
+        try:
+            routers[row[0]] = _router_from_row(row)
+        except ValueError as error:
+            problems.append(str(error))
+    return routers, problems
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedChanges:
+    suspensions: int
+    reconnections: int
+    changed: int
+    queued_actions: tuple[int, ...]
+    problems: tuple[str, ...]
+
+
+def _state_payload(
+    info: ContractInfo, customer: Customer | None, change: StateChange, at: datetime
+) -> dict[str, Any]:
+    return {
+        "contract_id": info.id,
+        "contract_ref": info.ref,
+        "contract_odoo_id": info.odoo_id,
+        "customer_id": info.customer_id,
+        "customer_ref": customer.ref if customer else None,
+        "customer_odoo_id": customer.odoo_id if customer else None,
+        "service_kind": str(info.contract.service_kind),
+        "state": str(change.new_state),
+        "reason": change.reason,
+        "invoice_id": change.invoice_id,
+        "days_overdue": change.days_overdue,
+        "at": to_db(at),
+    }
+
+
+async def apply_state_changes(
+    db: aiosqlite.Connection,
+    changes: Sequence[StateChange],
+    contracts: Mapping[int, ContractInfo],
+    customers: Mapping[int, Customer],
+    routers: Mapping[int, RouterRow],
+    *,
+    run_id: int | None,
+    actor: str,
+    now: datetime,
+) -> AppliedChanges:
+    """Store the new states, queue the router actions, audit and report them to Odoo.
+
+    A change applies only if the contract is still in the state it was computed from. Queuing a
+    contract's actions supersedes the actions still queued for it: the new ones take it from its
+    stored state to the new one, and every action is idempotent.
+    """
+    stamp = to_db(now)
+    problems: list[str] = []
+    applied: list[StateChange] = []
+    for change in changes:
+        cursor = await db.execute(
+            "UPDATE contracts SET state = ?, state_changed_at = ?, state_reason = ?,"
+            " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = ?",
+            (str(change.new_state), stamp, change.reason, change.contract_id, str(change.old_state)),
+        )
+        if cursor.rowcount:
+            applied.append(change)
+    action_rows: list[tuple[object, ...]] = []
+    with_actions: list[int] = []
+    for change in applied:
+        info = contracts[change.contract_id]
+        router = routers.get(info.router_id) if info.router_id is not None else None
+        wanted = [action for action in change.actions if router is None or router.takes(action)]
+        if wanted and (router is None or not info.router_target):
+            problems.append(f"contract {info.ref}: {change.new_state} without a router and target to act on")
+            continue
+        if wanted:
+            assert router is not None and info.router_target
+            with_actions.append(info.id)
+            action_rows.extend(
+                (router.id, info.id, info.ref, run_id, str(action), info.router_target, change.reason, stamp)
+                for action in wanted
+            )
+    await db.executemany(
+        "UPDATE router_actions SET state = 'superseded', last_error = 'superseded by a later change'"
+        " WHERE contract_id = ? AND state = 'queued'",
+        [(contract_id,) for contract_id in with_actions],
+    )
+    queued: list[int] = []
+    for row in action_rows:
+        cursor = await db.execute(
+            "INSERT INTO router_actions (router_id, contract_id, contract_ref, run_id, action, target, reason,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+        assert cursor.lastrowid is not None
+        queued.append(cursor.lastrowid)
+    for change in applied:
+        info = contracts[change.contract_id]
+        customer = customers.get(info.customer_id)
+        detail = {"from": str(change.old_state), "to": str(change.new_state), "reason": change.reason,
+                  "invoice_id": change.invoice_id, "days_overdue": change.days_overdue,
+                  "contract_ref": info.ref, "run_id": run_id}
+        await audit(db, actor, f"contract.{change.new_state}", "contract", info.id, detail)
+        operation = "contract.suspend" if change.is_cut else "contract.reconnect" if change.is_reconnection else None
+        if operation is not None:
+            await enqueue(db, operation, _state_payload(info, customer, change, now),
+                          dedupe_key=f"{operation}:{info.id}:{stamp}")
+    return AppliedChanges(
+        suspensions=sum(change.is_cut for change in applied),
+        reconnections=sum(change.is_reconnection for change in applied),
+        changed=len(applied),
+        queued_actions=tuple(queued),
+        problems=tuple(problems),
+    )
+
+
+async def set_hold(
+    db: aiosqlite.Connection, contract_id: int, hold: Hold | None, until: date | None, actor: str, note: str
+) -> None:
+    await db.execute(
+        "UPDATE contracts SET hold = ?, hold_until = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        " WHERE id = ?",
+        (hold, until.isoformat() if until else None, contract_id),
+    )
+    await audit(db, actor, "contract.hold", "contract", contract_id,
+                {"hold": hold, "until": until.isoformat() if until else None, "note": note})
+
+
+async def clear_expired_holds(db: aiosqlite.Connection, today: date) -> int:
+    cursor = await db.execute(
+        "UPDATE contracts SET hold = NULL, hold_until = NULL WHERE hold = 'active' AND hold_until < ?",
+        (today.isoformat(),),
+    )
+    return max(cursor.rowcount, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedAction:
+    id: int
+    router_id: int
+    contract_id: int | None
+    contract_ref: str
+    action: standing.RouterAction
+    target: str
+    reason: str
+    attempts: int
+    contract_state: ContractState | None
+
+    def still_wanted(self) -> bool:
+        """Whether the contract is still in the state this action brings the router to."""
+        if self.contract_state is None:
+            return True
+        state = self.contract_state
+        match self.action:
+            case standing.RouterAction.SUSPEND:
+                return state is ContractState.SUSPENDED
+            case standing.RouterAction.RECONNECT:
+                return state is not ContractState.SUSPENDED
+            case standing.RouterAction.NOTICE:
+                return state is ContractState.NOTICE
+            case standing.RouterAction.CLEAR_NOTICE:
+                return state is not ContractState.NOTICE
+
+
+async def due_router_actions(
+    db: aiosqlite.Connection, now: datetime, *, only: Iterable[int] | None = None
+) -> list[QueuedAction]:
+    """Queued actions whose time has come (or exactly ``only`` these, if still queued), in order."""
+    where = "a.state = 'queued' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)"
+    params: list[object] = [to_db(now)]
+    if only is not None:
+        where = f"a.state = 'queued' AND a.id IN {_IDS}"
+        params = [_ids(only)]
+    async with db.execute(
+        "SELECT a.id, a.router_id, a.contract_id, a.contract_ref, a.action, a.target, a.reason, a.attempts, c.state"
+        f" FROM router_actions a LEFT JOIN contracts c ON c.id = a.contract_id WHERE {where} ORDER BY a.id",
+        params,
+    ) as cur:
+        rows = await cur.fetchall()
+    return [
+        QueuedAction(id_, router_id, contract_id, ref, standing.RouterAction(action), target, reason or "", attempts,
+                     ContractState(state) if state else None)
+        for id_, router_id, contract_id, ref, action, target, reason, attempts, state in rows
+    ]
+
+
+async def next_router_attempt(db: aiosqlite.Connection) -> datetime | None:
+    async with db.execute("SELECT min(coalesce(next_attempt_at, created_at)) FROM router_actions WHERE state = 'queued'") as cur:
+        (when,) = await cur.fetchone()
+    return from_db(when)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    action_id: int
+    ok: bool
+    error: str | None = None
+    permanent: bool = False  # the action itself is unusable: never retried
+
+
+async def record_router_outcomes(db: aiosqlite.Connection, outcomes: Sequence[ActionOutcome], now: datetime) -> None:
+    """Done only what the router confirmed; the rest waits for a retry with backoff."""
+    stamp = to_db(now)
+    await db.executemany(
+        "UPDATE router_actions SET state = 'done', done_at = ?, attempts = attempts + 1, last_error = NULL"
+        " WHERE id = ? AND state = 'queued'",
+        [(stamp, outcome.action_id) for outcome in outcomes if outcome.ok],
+    )
+    await db.executemany(
+        "UPDATE router_actions SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+        [((outcome.error or "")[:2000], outcome.action_id) for outcome in outcomes if outcome.permanent],
+    )
+    retries = [outcome for outcome in outcomes if not outcome.ok and not outcome.permanent]
+    if retries:
+        async with db.execute(
+            f"SELECT id, attempts FROM router_actions WHERE id IN {_IDS}", (_ids(o.action_id for o in retries),)
+        ) as cur:
+            attempts = dict(await cur.fetchall())
+        await db.executemany(
+            "UPDATE router_actions SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'queued'",
+            [(attempts[o.action_id] + 1, to_db(now + backoff(attempts[o.action_id] + 1)), (o.error or "")[:2000],
+              o.action_id) for o in retries],
+        )
+
+
+async def supersede_actions(db: aiosqlite.Connection, action_ids: Iterable[int]) -> None:
+    await db.executemany(
+        "UPDATE router_actions SET state = 'superseded', last_error = 'the contract is no longer in that state'"
+        " WHERE id = ? AND state = 'queued'",
+        [(action_id,) for action_id in action_ids],
+    )
+
+
+async def record_reconcile_actions(
+    db: aiosqlite.Connection, router_id: int, rows: Sequence[tuple[str, str, str, str, bool, str | None]],
+    now: datetime, actor: str,
+) -> None:
+    """Reconciliation's actions as router_actions rows: (action, target, contract ref, reason, ok, error).
+    Those the router did not confirm stay queued for the next retry."""
+    stamp = to_db(now)
+    for action, target, ref, reason, ok, error in rows:
+        async with db.execute("SELECT id FROM contracts WHERE ref = ?", (ref,)) as cur:
+            found = await cur.fetchone()
+        await db.execute(
+            "INSERT INTO router_actions (router_id, contract_id, contract_ref, action, target, reason, state,"
+            " attempts, next_attempt_at, last_error, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            (router_id, found[0] if found else None, ref, action, target, reason, "done" if ok else "queued",
+             to_db(now + backoff(1)), error, stamp if ok else None),
+        )
+        await audit(db, actor, f"router.reconcile.{action}", "router", router_id,
+                    {"target": target, "contract_ref": ref, "reason": reason, "ok": ok, "error": error})
+
+
+@dataclass(frozen=True, slots=True)
+class WantedEntry:
+    contract_id: int
+    contract_ref: str
+    target: str
+    state: ContractState
+    reason: str
+
+
+async def wanted_on_router(db: aiosqlite.Connection, router_id: int) -> list[WantedEntry]:
+    """Internet contracts on the router that should be cut or shown a notice now."""
+    async with db.execute(
+        "SELECT id, ref, router_target, state, coalesce(state_reason, '') FROM contracts"
+        " WHERE router_id = ? AND service_kind = 'internet' AND state IN ('suspended', 'notice')"
+        " AND router_target IS NOT NULL AND router_target <> '' ORDER BY id",
+        (router_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [WantedEntry(id_, contract_ref(id_, ref), target, ContractState(state), reason)
+            for id_, ref, target, state, reason in rows]
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def process_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """False only when the owner ran on this machine and its process is gone."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: int
+    kind: RunKind
+    run_date: date
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None
+    invoices: int
+    suspensions: int
+    reconnections: int
+    errors: tuple[str, ...]
+    status: str
+    owner: str | None
+
+
+def _run_from_row(row: Sequence[Any]) -> RunRow:
+    started = from_db(row[4])
+    assert started is not None
+    return RunRow(row[0], row[1], date.fromisoformat(row[2]), bool(row[3]), started, from_db(row[5]),
+                  row[6], row[7], row[8], tuple(json.loads(row[9])) if row[9] else (), row[10], row[11])
+
+
+_RUN_COLUMNS: Final = ("id, kind, run_date, dry_run, started_at, finished_at, invoices, suspensions, reconnections,"
+                       " errors, status, owner")
+
+
+async def start_run(
+    db: aiosqlite.Connection, kind: RunKind, run_date: date, now: datetime, *, stale_after: timedelta
+) -> int:
+    """Record a run as running, inside the caller's (immediate) transaction; raises
+    :class:`RunBusyError` while another live process runs one. A run whose process died, or that
+    has run longer than ``stale_after``, is marked failed and does not block."""
+    async with db.execute(f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE status = 'running'") as cur:
+        running = [_run_from_row(row) for row in await cur.fetchall()]
+    for run in running:
+        if _owner_alive(run.owner) and now - run.started_at < stale_after:
+            raise RunBusyError(
+                f"a {run.kind} run started at {run.started_at:%Y-%m-%d %H:%M:%S} UTC by {run.owner or 'another process'}"
+                " is still running"
+            )
+        await db.execute(
+            "UPDATE billing_runs SET status = 'failed', finished_at = ?, errors = ? WHERE id = ?",
+            (to_db(now), json.dumps([*run.errors, "abandoned: its process stopped before finishing"]), run.id),
+        )
+    cursor = await db.execute(
+        "INSERT INTO billing_runs (run_date, kind, started_at, owner) VALUES (?, ?, ?, ?)",
+        (run_date.isoformat(), kind, to_db(now), process_owner()),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+@dataclass(slots=True)
+class RunTally:
+    invoices: int = 0
+    suspensions: int = 0
+    reconnections: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+
+    def stored_errors(self) -> str | None:
+        if not self.errors:
+            return None
+        shown = self.errors[:MAX_RUN_ERRORS]
+        if len(self.errors) > MAX_RUN_ERRORS:
+            shown.append(f"… and {len(self.errors) - MAX_RUN_ERRORS} more")
+        return json.dumps(shown, ensure_ascii=False)
+
+
+async def finish_run(db: aiosqlite.Connection, run_id: int, tally: RunTally, *, failed: bool, now: datetime) -> None:
+    await db.execute(
+        "UPDATE billing_runs SET finished_at = ?, invoices = ?, suspensions = ?, reconnections = ?, errors = ?,"
+        " status = ? WHERE id = ?",
+        (to_db(now), tally.invoices, tally.suspensions, tally.reconnections, tally.stored_errors(),
+         "failed" if failed else "done", run_id),
+    )
+
+
+async def last_successful_run(db: aiosqlite.Connection, kind: RunKind) -> datetime | None:
+    async with db.execute(
+        "SELECT max(started_at) FROM billing_runs WHERE kind = ? AND status = 'done' AND dry_run = 0", (kind,)
+    ) as cur:
+        (when,) = await cur.fetchone()
+    return from_db(when)
+
+
+async def recent_runs(db: aiosqlite.Connection, limit: int = 20) -> list[RunRow]:
+    async with db.execute(f"SELECT {_RUN_COLUMNS} FROM billing_runs ORDER BY id DESC LIMIT ?", (limit,)) as cur:
+        return [_run_from_row(row) for row in await cur.fetchall()]
