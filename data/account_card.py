@@ -8,35 +8,26 @@ such case loads, with the missing part left empty for the screen to show a place
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 
 import aiosqlite
 
-from centinela.billing.models import (
-    BillingMode,
-    BillingSettings,
-    Contract,
-    ContractState,
-    OpenInvoice,
-    Plan,
-    ServiceKind,
-)
-from centinela.billing.periods import Cycle
+from centinela.billing.models import ContractState
 from centinela.billing.standing import contract_standing
 from centinela.data.alarm_actions import ActionRefused
 from centinela.data.audit import audit
+from centinela.data.billing_store import (
+    load_billing_config,
+    load_contracts,
+    load_open_invoices,
+)
 from centinela.data.records import EVENT_COLUMNS, EventRecord
-from centinela.data.settings import get_setting
 from centinela.data.timeutil import from_db, to_db, utcnow
 from centinela.receiver.classify import AccountMatch, match_account, normalize_account
 
 NOTES_SHOWN = 20
 """Newest notes the card loads; older ones stay in the table."""
-DEFAULT_GRACE_SETTING = "billing.default_grace_days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +265,7 @@ async def _contacts(db: aiosqlite.Connection, account_id: int) -> tuple[CallCont
 
 
 _SERVICES = """
-SELECT k.id, k.ref, k.customer_id, k.service_kind, k.state, coalesce(k.alarm_account_id = ?, 0),
-       k.price, k.currency, k.billing_cycle, k.anchor_day, k.current_period_start, k.current_period_end,
-       k.grace_days,
-       p.name, p.price, p.currency, p.cycle, p.tax_rate, p.billing_mode, p.grace_days
+SELECT k.id, k.ref, k.service_kind, p.name, k.state, coalesce(k.alarm_account_id = ?, 0)
 FROM contracts k LEFT JOIN plans p ON p.id = k.plan_id
 WHERE k.alarm_account_id = ? OR (k.customer_id IS ? AND k.state <> 'cancelled')
 ORDER BY 6 DESC, k.state = 'cancelled', k.id
@@ -291,79 +279,29 @@ async def _services(
 ) -> tuple[ServiceInfo, ...]:
     """The account's monitoring contracts first, then the customer's other contracts in force."""
     async with db.execute(_SERVICES, (account_id, account_id, customer_id)) as cur:
-        rows = await cur.fetchall()
-    late = [row for row in rows if row[4] in _COUNTDOWN_STATES]
-    invoices = await _open_invoices(db, {row[2] for row in late}) if late else []
-    default_grace = await get_setting(db, DEFAULT_GRACE_SETTING) if late else None
-    services: list[ServiceInfo] = []
-    for row in rows:
-        info = ServiceInfo(row[0], row[1], row[3], row[13], row[4], bool(row[5]))
-        contract = _billing_contract(row) if row[4] in _COUNTDOWN_STATES else None
-        if contract is not None and (standing := _standing(contract, invoices, today, default_grace)):
-            info = replace(info, days_left=standing[0], cut_on=standing[1])
-        services.append(info)
-    return tuple(services)
+        services = [ServiceInfo(id_, ref, kind, plan, state, bool(linked))
+                    for id_, ref, kind, plan, state, linked in await cur.fetchall()]
+    late = [service.id for service in services if service.state in _COUNTDOWN_STATES]
+    cuts = await _cut_dates(db, late, today) if late else {}
+    return tuple(
+        replace(service, days_left=cuts[service.id][0], cut_on=cuts[service.id][1]) if service.id in cuts else service
+        for service in services
+    )
 
 
-async def _open_invoices(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> list[OpenInvoice]:
-    wanted = sorted(customer_ids)
-    marks = ", ".join("?" * len(wanted))
-    async with db.execute(
-        "SELECT id, customer_id, currency, invoice_date, due_date, residual FROM invoices"
-        f" WHERE state = 'posted' AND customer_id IN ({marks})",
-        wanted,
-    ) as cur:
-        rows = await cur.fetchall()
-    invoices: list[OpenInvoice] = []
-    for id_, customer_id, currency, invoice_date, due_date, residual in rows:
-        try:
-            invoice = OpenInvoice(id_, customer_id, currency, date.fromisoformat(invoice_date),
-                                  date.fromisoformat(due_date), Decimal(residual))
-        except (ValueError, TypeError, InvalidOperation):
-            continue  # a malformed invoice cannot date a cut; the contract's state still shows
-        if invoice.residual > 0:
-            invoices.append(invoice)
-    return invoices
-
-
-def _billing_contract(row: sqlite3.Row) -> Contract | None:
-    """The contract as the billing rules see it, or None when its row is too incomplete to say
-    (no plan, price or period: the card then shows the stored state alone)."""
-    (id_, _ref, customer_id, kind, state, _linked, price, currency, cycle, anchor_day, period_start,
-     period_end, grace_days, plan_name, plan_price, plan_currency, plan_cycle, tax_rate, billing_mode,
-     plan_grace) = row
-    try:
-        plan = Plan(
-            name=plan_name or "",
-            price=Decimal(price if price is not None else plan_price),
-            currency=currency or plan_currency,
-            cycle=Cycle(cycle or plan_cycle or Cycle.MONTHLY),
-            tax_rate=Decimal(tax_rate) if tax_rate is not None else None,
-            billing_mode=BillingMode(billing_mode or BillingMode.PREPAID),
-            grace_days=plan_grace,
-        )
-        return Contract(
-            id=id_, customer_id=customer_id, service_kind=ServiceKind(kind), plan=plan, anchor_day=anchor_day,
-            current_period_start=date.fromisoformat(period_start), current_period_end=date.fromisoformat(period_end),
-            state=ContractState(state), grace_days=grace_days,
-        )
-    except (ValueError, TypeError, InvalidOperation):
-        return None
-
-
-def _standing(
-    contract: Contract, invoices: list[OpenInvoice], today: date, default_grace: int | None
-) -> tuple[int | None, date] | None:
-    """(days left or None once cut, first day without service) from the billing rules."""
-    if default_grace is None and contract.grace_days is None and contract.plan.grace_days is None:
-        return None
-    # Only the cut date is read from the standing, and it depends on grace days alone; payment
-    # terms and notice days decide other things.
-    settings = BillingSettings(default_grace_days=int(default_grace or 0), payment_terms_days=0, notice_days=0)
-    standing = contract_standing(contract, invoices, today, settings)
-    if standing.suspend_on is None:
-        return None
-    return (standing.days_left or None, standing.suspend_on)
+async def _cut_dates(db: aiosqlite.Connection, contract_ids: list[int], today: date) -> dict[int, tuple[int | None, date]]:
+    """(days left, or None once cut; first day without service) by contract, as the billing rules
+    date the cut from the customer's open invoices. A contract the rules cannot read (no plan,
+    price or start date) is left out: the card then shows its stored state alone."""
+    batch = await load_contracts(db, contract_ids=contract_ids)
+    invoices = await load_open_invoices(db, {info.customer_id for info in batch.contracts})
+    settings = (await load_billing_config(db)).settings
+    cuts: dict[int, tuple[int | None, date]] = {}
+    for info in batch.contracts:
+        standing = contract_standing(info.contract, invoices, today, settings)
+        if standing.suspend_on is not None:
+            cuts[info.id] = (standing.days_left or None, standing.suspend_on)
+    return cuts
 
 
 def _natural(number: str) -> tuple[int, int | str]:

@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import aiosqlite
-
 from centinela.data import alarm_actions, outbox
 from centinela.data.alarm_actions import RESOLUTIONS
 from centinela.data.odoo_gateway import OdooRejected
@@ -187,6 +186,18 @@ class _Invoice:
     lines: tuple[_Line, ...]
 
 
+def _invoice_problem(invoice: _Invoice | None, wanted: object) -> str | None:
+    if invoice is None:
+        return f"invoice {wanted!r} does not exist"
+    if not invoice.number:
+        return f"invoice {invoice.id} has no number to find it by in Odoo"
+    if invoice.partner_id is None:
+        return f"invoice {invoice.number}: its customer is not linked to an Odoo partner"
+    if not invoice.lines:
+        return f"invoice {invoice.number} has no lines"
+    return None
+
+
 def batchable(operation: str) -> bool:
     """Operations whose consecutive items go to Odoo together (a few calls for many items)."""
     return operation == INVOICE_POST
@@ -237,7 +248,7 @@ class Pusher:
         ready: dict[int, tuple[_Invoice, dict[str, Any]]] = {}  # item id -> invoice, Odoo values
         for item in items:
             invoice = invoices.get(wanted[item.id])  # type: ignore[arg-type]  # None looks nothing up
-            problem = await self._invoice_problem(invoice, wanted[item.id])
+            problem = _invoice_problem(invoice, wanted[item.id])
             if problem is None and invoice is not None:
                 vals, problem = await self._invoice_vals(invoice)
                 if vals is not None:
@@ -291,7 +302,7 @@ class Pusher:
         return outcomes
 
     @staticmethod
-    async def _each_or_all(values: list[Any], send: Any) -> list[Any]:
+    async def _each_or_all(values: list[Any], send: Callable[[list[Any]], Awaitable[Sequence[Any]]]) -> list[Any]:
         """``send`` all values in one call; if Odoo refuses the batch (one transaction, so nothing of
         it was kept), send them one by one so only the refused ones fail. Results in order: what
         ``send`` returned for each value, or the ``OdooRejected`` that value got."""
@@ -338,17 +349,6 @@ class Pusher:
                                  tuple(lines.get(invoice_id, ())))
             for invoice_id, number, partner, invoice_date, due_date, currency in heads
         }
-
-    async def _invoice_problem(self, invoice: _Invoice | None, wanted: object) -> str | None:
-        if invoice is None:
-            return f"invoice {wanted!r} does not exist"
-        if not invoice.number:
-            return f"invoice {invoice.id} has no number to find it by in Odoo"
-        if invoice.partner_id is None:
-            return f"invoice {invoice.number}: its customer is not linked to an Odoo partner"
-        if not invoice.lines:
-            return f"invoice {invoice.number} has no lines"
-        return None
 
     async def _invoice_vals(self, invoice: _Invoice) -> tuple[dict[str, Any] | None, str | None]:
         currency = await self._currency_id(invoice.currency)

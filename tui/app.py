@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 
 from textual.app import App
@@ -12,6 +14,7 @@ from textual.binding import Binding
 
 from centinela.data.operators import Operator
 from centinela.data.records import EventRecord
+from centinela.data.timeutil import utcnow
 from centinela.runtime import Runtime
 from centinela.tui.alarm_sound import AlarmSoundService
 from centinela.tui.audio import BellBackend, detect_backend, resolve_sound
@@ -32,7 +35,7 @@ class CentinelaApp(App[None]):
 
     def __init__(
         self, runtime: Runtime, *, operator: Operator | None = None, detect_sound: bool = True,
-        login_hint: str | None = None,
+        login_hint: str | None = None, clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """``operator`` skips the log-in (tests, and a console started for a known user);
         ``detect_sound`` False uses the terminal bell without probing for a sound card."""
@@ -42,6 +45,7 @@ class CentinelaApp(App[None]):
         self.operator = operator
         self.detect_sound = detect_sound
         self.login_hint = login_hint
+        self.clock = clock
         self.alarm_sound: AlarmSoundService | None = None
         localize_bindings(self, self.texts)
 
@@ -78,6 +82,7 @@ class CentinelaApp(App[None]):
         await self.push_screen(DashboardScreen(
             self.runtime, self.texts, operator,
             sound_state=self.sound_state, toggle_mute=self.toggle_mute, open_card=self.open_card,
+            clock=self.clock,
         ))
 
     def sound_state(self) -> tuple[str, str | None] | None:

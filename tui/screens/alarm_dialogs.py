@@ -61,7 +61,7 @@ class ResolveChoice:
 class ResolveDialog(ModalScreen[ResolveChoice | None]):
     """Pick a resolution code (arrows + Enter), add an optional note, confirm."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + "ResolveDialog OptionList { height: auto; max-height: 12; }"
+    DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + "ResolveDialog OptionList { height: auto; max-height: 8; }"
     BINDINGS = [Binding("escape", "cancel", show=False)]
 
     def __init__(self, texts: Texts, title: str) -> None:

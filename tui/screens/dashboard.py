@@ -51,7 +51,8 @@ EVENT_COLUMNS: tuple[tuple[str, int | None, int], ...] = (
 PENDING_COLUMNS: tuple[tuple[str, int | None, int], ...] = (
     ("col.elapsed", 7, 0),
     ("col.id", 7, 9999),
-    *EVENT_COLUMNS[1:6],
+    ("col.time", 8, 100),  # at 80 columns the waiting time says enough
+    *EVENT_COLUMNS[2:6],
     ("col.partition", 4, 120),
     ("col.priority", 9, 0),
     ("col.status", 14, 0),
@@ -98,6 +99,7 @@ class DashboardScreen(Screen[None]):
         toggle_mute: Callable[[], str | None] = lambda: None,
         open_settings: Callable[[], None] | None = None,
         open_card: Callable[[EventRecord], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__()
         self.runtime = runtime
@@ -107,6 +109,7 @@ class DashboardScreen(Screen[None]):
         self._toggle_mute = toggle_mute
         self._open_settings = open_settings
         self._open_card = open_card
+        self.clock = clock
         self.looks: dict[int, PriorityLook] = {}
         self.open_events: dict[int, EventRecord] = {}
         self.event_filter = EventFilter()
@@ -174,7 +177,7 @@ class DashboardScreen(Screen[None]):
         table.clear_rows()
         table.capacity = PAGE * 5
         self.exhausted = len(rows) < PAGE
-        now = datetime.now().astimezone()
+        now = self.clock()
         table.upsert((event.id, event_cells(event, self.texts, self.looks, now)) for event in rows)
         if rows and self.last_received is None:
             self.last_received = rows[0].received_at
@@ -188,14 +191,14 @@ class DashboardScreen(Screen[None]):
                                               where=filter_sql(self.event_filter, self.texts.language))
         self.exhausted = len(rows) < PAGE
         table.capacity += len(rows)
-        now = datetime.now().astimezone()
+        now = self.clock()
         table.upsert((event.id, event_cells(event, self.texts, self.looks, now)) for event in rows)
 
     async def _load_pending(self) -> None:
         self.open_events = {event.id: event for event in await self.store.open_events(PENDING_LIMIT)}
         table = self.query_one("#pending-table", LiveTable)
         table.clear_rows()
-        now = utcnow()
+        now = self.clock()
         table.upsert((event.id, pending_cells(event, self.texts, self.looks, now)) for event in self.open_events.values())
         await self._refresh_pending_title()
 
@@ -220,7 +223,7 @@ class DashboardScreen(Screen[None]):
             self.traffic.add(event.received_at)
             if self.last_received is None or event.received_at > self.last_received:
                 self.last_received = event.received_at
-        now = datetime.now().astimezone()
+        now = self.clock()
         table = self.query_one("#events-table", LiveTable)
         shown = set(table.row_ids())
         fresh = [e for e in added if matches(e, self.event_filter, self.texts.language)]
@@ -246,7 +249,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(TabbedContent).get_tab("pending").label = self.texts("tab.pending", count=count)
 
     def _tick(self) -> None:
-        now = utcnow()
+        now = self.clock()
         self.query_one("#pending-table", LiveTable).update_column(
             0, {event_id: elapsed(event.received_at, now) for event_id, event in self.open_events.items()}
         )
@@ -262,8 +265,8 @@ class DashboardScreen(Screen[None]):
         info = StatusInfo(
             listeners=[(state.label, state.up) for state in runtime.listener_states],
             owner=owner,
-            last_signal=local_time(last) if last else None,
-            per_minute=self.traffic.per_minute(utcnow()),
+            last_signal=local_time(last, self.clock()) if last else None,
+            per_minute=self.traffic.per_minute(self.clock()),
             protocol_errors=runtime.stats.protocol_errors,
             sound=self._sound_state(),
             sync=runtime.sync_state(),

@@ -1,0 +1,155 @@
+"""A company's Odoo for the sync tests and the benchmark: the fake Odoo with accounting basics,
+customers and contracts in each mapping's shape, plus a store configured to sync with it.
+
+``LossyOdoo`` adds what the fake lacks for outage tests: a call that Odoo carries out and whose
+answer never arrives (the link drops, a proxy times out), and per-model defaults on create (the
+state a new invoice starts in).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from centinela.data.settings import set_setting
+from centinela.data.store import Store
+from tests.fake_odoo import USER_ERROR, FakeFault, FakeOdoo
+
+API_KEY = "5ec7e1c0ffee5ec7e1c0ffee5ec7e1c0ffee5ec7"
+SYNC_USER = "sync"
+FSM_PROJECT = "Servicio técnico"
+PERIOD = ("2026-11-01", "2026-11-30")
+
+
+class LossyOdoo(FakeOdoo):
+    """``lose_answers["account.move.create"] = 1``: the next such call is carried out and its
+    connection then closes without a reply."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lose_answers: Counter[str] = Counter()
+        self.defaults: dict[str, dict[str, Any]] = {}
+
+    def _serve(self, handler: Any) -> None:
+        handler.calls_before = Counter(self.calls)
+        super()._serve(handler)
+
+    def _send(self, handler: Any, status: int, body: bytes, content_type: str) -> None:
+        served = self.calls - getattr(handler, "calls_before", self.calls)
+        lost = next((key for key in served if self.lose_answers[key] > 0), None)
+        if lost is not None:
+            self.lose_answers[lost] -= 1
+            handler.close_connection = True
+            return
+        super()._send(handler, status, body, content_type)
+
+    def _orm_create(self, call: Any, model: Any, vals_list: Any) -> int | list[int]:
+        defaults = self.defaults.get(model.name, {})
+        if isinstance(vals_list, Mapping):
+            return super()._orm_create(call, model, {**defaults, **vals_list})
+        return super()._orm_create(call, model, [{**defaults, **vals} for vals in vals_list])
+
+
+def _post(fake: FakeOdoo, ids: list[int]) -> None:
+    """account.move.action_post: totals from the lines and their taxes, as Odoo computes them."""
+    rates = {record["id"]: Decimal(repr(record["amount"])) / 100 for record in fake.records("account.tax")}
+    for move_id in ids:
+        move = fake.record("account.move", move_id)
+        if move["state"] != "draft":
+            raise FakeFault(USER_ERROR, f"The entry {move['ref']} (id {move_id}) is already posted.")
+        total = Decimal(0)
+        for _, _, line in move["invoice_line_ids"]:
+            amount = Decimal(repr(line["quantity"])) * Decimal(repr(line["price_unit"]))
+            taxes = line["tax_ids"][0][2]
+            total += amount + sum((amount * rates[tax] for tax in taxes), Decimal(0))
+        total = total.quantize(Decimal("0.01"))
+        fake.update("account.move", [move_id], {"state": "posted", "payment_state": "not_paid",
+                                                "amount_total": float(total), "amount_residual": float(total)})
+
+
+def company(fake: LossyOdoo) -> LossyOdoo:
+    """The sync user, currencies, sale taxes, posting of invoices and the field-service project."""
+    fake.add_user(SYNC_USER, password="secreto", api_keys=[API_KEY])
+    fake.seed("res.currency", [{"name": "USD", "active": True}, {"name": "PEN", "active": True}])
+    fake.seed("account.tax", [
+        {"name": "IVA compras 18%", "amount": 18.0, "type_tax_use": "purchase", "amount_type": "percent", "sequence": 1},
+        {"name": "IVA 18%", "amount": 18.0, "type_tax_use": "sale", "amount_type": "percent", "sequence": 2},
+        {"name": "IVA 8%", "amount": 8.0, "type_tax_use": "sale", "amount_type": "percent", "sequence": 3},
+    ])
+    fake.defaults["account.move"] = {"state": "draft", "payment_state": "not_paid"}
+    fake.register_method("account.move", "action_post", _post)
+    fake.seed("project.project", [{"name": FSM_PROJECT}])
+    return fake
+
+
+def partner(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": f"Cliente {n}", "ref": f"C-{n:05d}", "vat": f"20{n:09d}", "email": f"cliente{n}@example.com",
+        "phone": f"01 {n:07d}", "mobile": f"9{n:08d}", "street": f"Av. Arequipa {n}", "street2": "Dpto 3",
+        "city": "Lima", "comment": f"<p>Cliente &amp; amigo {n}</p>", "customer_rank": 1, "active": True, **extra,
+    }
+
+
+def subscription(n: int, partner_id: int, **extra: Any) -> dict[str, Any]:
+    """A ``centinela.subscription`` (the seed company's model)."""
+    return {
+        "name": f"SUB-{n:06d}", "partner_id": [partner_id, f"Cliente {partner_id}"], "service_kind": "internet",
+        "price": 25.5, "currency_id": [1, "USD"], "billing_cycle": "monthly", "current_period_start": PERIOD[0],
+        "current_period_end": PERIOD[1], "grace_days": 5, "state": "active", "active": True,
+        "date_start": "2025-01-01", "date_end": False, **extra,
+    }
+
+
+def oca_contract(n: int, partner_id: int, line_ids: Sequence[int], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": f"Contrato {n}", "code": f"CT-{n:05d}", "partner_id": [partner_id, f"Cliente {partner_id}"],
+        "contract_type": "sale", "recurring_next_date": "2026-12-05", "recurring_rule_type": "monthly",
+        "recurring_interval": 2, "contract_line_ids": list(line_ids), "is_terminated": False, "active": True,
+        "currency_id": [2, "PEN"], "date_start": "2026-02-05", "date_end": False, **extra,
+    }
+
+
+def subscription_order(n: int, partner_id: int, plan_id: int, line_ids: Sequence[int], **extra: Any) -> dict[str, Any]:
+    """An Enterprise subscription (``sale.order`` with ``is_subscription``)."""
+    return {
+        "name": f"S{n:05d}", "partner_id": [partner_id, f"Cliente {partner_id}"], "is_subscription": True,
+        "subscription_state": "3_progress", "plan_id": [plan_id, "Trimestral"], "next_invoice_date": "2026-12-31",
+        "start_date": "2026-01-31", "end_date": False, "currency_id": [1, "USD"], "order_line": list(line_ids),
+        **extra,
+    }
+
+
+async def configure(store: Store, fake: FakeOdoo, *, mapping: str = "centinela", enabled: bool = True,
+                    fsm_project: str = FSM_PROJECT) -> None:
+    """The ``odoo.*`` settings an admin saves from the console."""
+    values = {"enabled": enabled, "url": fake.url, "database": fake.database, "user": SYNC_USER,
+              "transport": "auto", "mapping": mapping, "fsm_project": fsm_project}
+    async with store.transaction() as db:
+        for key, value in values.items():
+            await set_setting(db, f"odoo.{key}", value, "test")
+        await set_setting(db, "odoo.secret", API_KEY, "test", secret=True)
+
+
+async def add_invoice(store: Store, number: str, customer_id: int,
+                      lines: Iterable[tuple[int, str, str | None]], currency: str = "USD") -> int:
+    """A posted invoice as the billing worker writes it: ``lines`` are (contract id, amount, tax rate)."""
+    lines = list(lines)
+    subtotal = sum((Decimal(amount) for _, amount, _ in lines), Decimal(0))
+    tax = sum((Decimal(amount) * Decimal(rate or 0) for _, amount, rate in lines), Decimal(0)).quantize(Decimal("0.01"))
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "INSERT INTO invoices (number, customer_id, invoice_date, due_date, currency, subtotal, tax, total,"
+            " residual) VALUES (?, ?, '2026-11-01', '2026-11-11', ?, ?, ?, ?, ?)",
+            (number, customer_id, currency, str(subtotal), str(tax), str(subtotal + tax), str(subtotal + tax)),
+        )
+        invoice_id = cursor.lastrowid
+        assert invoice_id is not None
+        await db.executemany(
+            "INSERT INTO invoice_lines (invoice_id, contract_id, period_start, period_end, description, unit_price,"
+            " tax_rate, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(invoice_id, contract_id, *PERIOD, f"Internet {PERIOD[0]}..{PERIOD[1]}", amount, rate, amount)
+             for contract_id, amount, rate in lines],
+        )
+    return invoice_id
