@@ -49,6 +49,8 @@ class Results:
     sent: int = 0
     acked: int = 0
     bad: int = 0
+    bad_tokens: Counter[str] = field(default_factory=Counter)
+    """Wrong replies by their token (NAK, DUH, an ACK for another signal...)."""
     bad_samples: list[str] = field(default_factory=list)
     unsent: int = 0
     refused: int = 0
@@ -64,6 +66,7 @@ class Results:
     def reply(self, expected: Exchange, reply: bytes, started: float, now: float) -> None:
         if reply != expected.ack:
             self.bad += 1
+            self.bad_tokens[reply.split(b'"')[1].decode("latin-1") if reply.count(b'"') >= 2 else "?"] += 1
             if len(self.bad_samples) < 5:
                 self.bad_samples.append(f"{expected.account}: expected {expected.ack!r}, got {reply!r}")
             return
@@ -263,6 +266,7 @@ def finish(panels: list[PanelT], results: Results, start: float, cpu_start: reso
         "acked": results.acked,
         "unanswered": sum(len(panel.outstanding) for panel in panels),
         "bad": results.bad,
+        "bad_tokens": results.bad_tokens,
         "bad_samples": results.bad_samples,
         "unsent": results.unsent,
         "refused": results.refused,

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import platform
 import pstats
+import re
 import resource
 import subprocess
 import sys
@@ -58,6 +59,11 @@ SPARE_FDS = 256
 servers inherit the limit this process raises at start."""
 GO_DELAY = 0.3
 """Seconds between telling the generators to go and the common start, so they start together."""
+
+REJECTION = re.compile(r"protocol error from .*?: (\w+) \(")
+"""The receiver's log line for a frame it NAKs or DUHs (receiver/tcp.py), reason first."""
+
+NO_WARNINGS = "no warnings or errors"
 
 CLOSED_TARGETS = {1: 0.5, 100: 1.2, 1000: 1.2}
 """Minimum ours/pysiaalarm throughput ratio per N."""
@@ -95,6 +101,7 @@ class Load:
     acked: int
     unanswered: int
     bad: int
+    bad_tokens: Counter[str]
     bad_samples: list[str]
     unsent: int
     refused: int
@@ -272,6 +279,7 @@ def drive(server: Server, mode: str, panels: int, seconds: float, generators: in
         acked=sum(report["acked"] for report in reports),
         unanswered=sum(report["unanswered"] for report in reports),
         bad=sum(report["bad"] for report in reports),
+        bad_tokens=sum((Counter(report["bad_tokens"]) for report in reports), Counter()),
         bad_samples=[sample for report in reports for sample in report["bad_samples"]][:5],
         unsent=sum(report["unsent"] for report in reports),
         refused=sum(report["refused"] for report in reports),
@@ -299,6 +307,26 @@ def check_storage(server: Server, load: Load) -> Storage | None:
         unanswered_stored=sum(
             max(0, min(stored[account], sent[account]) - acked[account]) for account in accounts
         ),
+    )
+
+
+def summarize_log(server: Server) -> str:
+    """Warnings and errors the server logged, protocol rejections counted by reason."""
+    if server.data_dir is None:
+        return "n/a"
+    levels: Counter[str] = Counter()
+    rejections: Counter[str] = Counter()
+    for path in sorted((server.data_dir / "logs").glob("centinela.log*")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            fields = line.split(" ", 3)
+            if len(fields) == 4 and fields[2] in ("WARNING", "ERROR", "CRITICAL"):
+                levels[fields[2]] += 1
+                if match := REJECTION.search(fields[3]):
+                    rejections[match[1]] += 1
+    if not levels:
+        return NO_WARNINGS
+    return ", ".join(f"{count} {level}" for level, count in levels.items()) + (
+        f"; protocol rejections {dict(rejections)}" if rejections else ""
     )
 
 
@@ -337,6 +365,7 @@ def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], arg
             load = drive(server, "closed", panels, args.seconds, args.generators, pool=pool)
             server.stop()
             storage = check_storage(server, load)
+            log = summarize_log(server)
         results[panels] = load
         print(f"{panels:>6} {load.rate:>10,.0f}   {load.latency():<49} {load.acked:>8}  "
               f"{storage.describe() if storage else 'n/a (stores nothing)'}")
@@ -344,6 +373,8 @@ def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], arg
         problems = report_problems(load)
         if problems:
             print(f"{'':>6} PROBLEM: {problems}")
+        if log not in ("n/a", NO_WARNINGS):
+            print(f"{'':>6} receiver log: {log}")
         if profiles is not None:
             print_profile(profile_path(profiles, panels))
     return results
@@ -352,7 +383,7 @@ def closed_loop(server_for: Callable[[int], AbstractContextManager[Server]], arg
 def report_problems(load: Load) -> str:
     problems = []
     if load.bad:
-        problems.append(f"{load.bad} wrong replies, e.g. {load.bad_samples[:2]}")
+        problems.append(f"{load.bad} wrong replies {dict(load.bad_tokens)}, e.g. {load.bad_samples[:1]}")
     for name in ("unanswered", "unsent", "refused", "dropped"):
         if value := getattr(load, name):
             problems.append(f"{value} {name}")
@@ -367,10 +398,12 @@ def open_loop(args: argparse.Namespace) -> Load:
         load = drive(server, "open", panels, seconds, args.generators, rate=rate, mix="storm")
         server.stop()
         storage = check_storage(server, load)
+        log_summary = summarize_log(server)
     assert storage is not None
     print(f"connections: {panels - load.refused} of {panels} up; refused {load.refused}, dropped {load.dropped}")
     print(f"signals: sent {load.sent}, ACKed {load.acked}, stored {storage.describe()}; "
-          f"wrong replies {load.bad}, unanswered {load.unanswered}, unsent {load.unsent}")
+          f"wrong replies {load.bad} {dict(load.bad_tokens)}, unanswered {load.unanswered}, unsent {load.unsent}")
+    print(f"receiver log: {log_summary}")
     print(f"ACK latency ms (from the scheduled send): {load.latency()}")
     if load.lag_ms:
         print(f"generator lag behind schedule ms: p99 {percentile(load.lag_ms, 0.99):.2f}  max {max(load.lag_ms):.2f}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from centinela.config import Config
@@ -10,7 +11,8 @@ from centinela.runtime import Runtime
 
 
 def run_console(config: Config, *, demo: bool) -> int:
-    if not sys.stdout.isatty():
+    # Under `centinela serve` the browser is the terminal: textual-serve names the driver.
+    if not sys.stdout.isatty() and "TEXTUAL_DRIVER" not in os.environ:
         print("centinela: error: the console needs a terminal; use --headless for a service", file=sys.stderr)
         return 2
     setup_logging(config, to_stderr=False)

@@ -24,13 +24,16 @@ PERIOD = ("2026-11-01", "2026-11-30")
 
 
 class LossyOdoo(FakeOdoo):
-    """``lose_answers["account.move.create"] = 1``: the next such call is carried out and its
+    """``lose("account.move.create", after=2)``: the third such call from now is carried out and its
     connection then closes without a reply."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.lose_answers: Counter[str] = Counter()
+        self._losses: list[list[Any]] = []  # [call key, calls still answered, answers to lose]
         self.defaults: dict[str, dict[str, Any]] = {}
+
+    def lose(self, key: str, *, after: int = 0, count: int = 1) -> None:
+        self._losses.append([key, after, count])
 
     def _serve(self, handler: Any) -> None:
         handler.calls_before = Counter(self.calls)
@@ -38,11 +41,15 @@ class LossyOdoo(FakeOdoo):
 
     def _send(self, handler: Any, status: int, body: bytes, content_type: str) -> None:
         served = self.calls - getattr(handler, "calls_before", self.calls)
-        lost = next((key for key in served if self.lose_answers[key] > 0), None)
-        if lost is not None:
-            self.lose_answers[lost] -= 1
-            handler.close_connection = True
-            return
+        for loss in self._losses:
+            key, answered, lost = loss
+            if key in served and lost:
+                if answered:
+                    loss[1] -= 1
+                    break
+                loss[2] -= 1
+                handler.close_connection = True
+                return
         super()._send(handler, status, body, content_type)
 
     def _orm_create(self, call: Any, model: Any, vals_list: Any) -> int | list[int]:
@@ -70,8 +77,11 @@ def _post(fake: FakeOdoo, ids: list[int]) -> None:
 
 
 def company(fake: LossyOdoo) -> LossyOdoo:
-    """The sync user, currencies, sale taxes, posting of invoices and the field-service project."""
+    """The sync user, accounting (currencies, sale taxes, posting invoices), the field-service project
+    and the seed company's subscription model."""
     fake.add_user(SYNC_USER, password="secreto", api_keys=[API_KEY])
+    for model in ("account.move", "account.payment", "project.task", "centinela.subscription"):
+        fake.add_model(model)
     fake.seed("res.currency", [{"name": "USD", "active": True}, {"name": "PEN", "active": True}])
     fake.seed("account.tax", [
         {"name": "IVA compras 18%", "amount": 18.0, "type_tax_use": "purchase", "amount_type": "percent", "sequence": 1},

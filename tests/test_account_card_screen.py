@@ -90,13 +90,13 @@ async def test_note_typed_in_the_card_is_stored_with_the_operator(store: Store) 
         await wait_for(lambda: isinstance(app.screen, AccountCardScreen) and history(app).row_count == 1)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, NoteDialog))
-        await pilot.press(*"Llamar al guardia primero")
+        await pilot.press(*"Sin novedad")
         await pilot.press("enter")
-        await wait_for(lambda: "Llamar al guardia primero" in text_of(app, "#card-notes"))
+        await wait_for(lambda: "Sin novedad" in text_of(app, "#card-notes"))
 
         (note,) = await account_notes(store.reader, seeded.account_id)
-        assert (note.operator, note.text) == ("María Vera", "Llamar al guardia primero")
-        assert "María Vera: Llamar al guardia primero" in text_of(app, "#card-notes")
+        assert (note.operator, note.text) == ("María Vera", "Sin novedad")
+        assert "María Vera: Sin novedad" in text_of(app, "#card-notes")
 
 
 async def test_escape_closes_the_card(store: Store) -> None:

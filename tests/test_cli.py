@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -151,3 +152,41 @@ def test_headless_receives_logs_and_stops_cleanly_then_events_lists(tmp_path: Pa
     assert limited.returncode == 0 and len(limited.stdout.splitlines()) == 1 and "FA" in limited.stdout
     future = centinela("events", "--since", "2999-01-01T00:00", "--data-dir", str(tmp_path))
     assert future.returncode == 0 and future.stdout == ""
+
+
+async def browser_session(port: int) -> str:
+    """What a browser's terminal receives from the console in its first seconds."""
+    import aiohttp  # textual-serve's own HTTP stack
+
+    received = b""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"http://127.0.0.1:{port}/ws?width=80&height=24") as socket_:
+            try:
+                async with asyncio.timeout(20):
+                    async for message in socket_:
+                        received += message.data if isinstance(message.data, bytes) else str(message.data).encode()
+                        if b"Iniciar sesi" in received:
+                            break
+            except TimeoutError:
+                pass
+    return received.decode("utf-8", "replace")
+
+
+def test_serve_publishes_the_console_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "centinela", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for_port(port, process)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            page = response.read().decode()
+        assert response.status == 200
+        assert f"ws://127.0.0.1:{port}/ws" in page  # the terminal page connects back over a websocket
+        assert "Iniciar sesi" in asyncio.run(browser_session(port))
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

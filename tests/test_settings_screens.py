@@ -22,7 +22,7 @@ from centinela.data.operators import Operator, add_operator, authenticate, set_r
 from centinela.data.settings import get_setting
 from centinela.data.store import Store
 from centinela.tui.screens.settings import SettingsScreen, open_settings
-from centinela.tui.screens.settings_form import SettingsContext, SettingsHooks
+from centinela.tui.screens.settings_form import FieldRow, SettingsContext, SettingsHooks
 from centinela.tui.texts import Texts
 from tests.fake_odoo import FakeOdoo
 from tests.fake_routeros import FakeRouterOS
@@ -75,6 +75,7 @@ async def settings_open(store: Store, operator: Operator, data_dir: Path,
                         size: tuple[int, int] = (80, 24)) -> AsyncIterator[tuple[SettingsApp, Pilot[None]]]:
     app = SettingsApp(store, operator, data_dir)
     async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.opened is False or app.screen.query("#prio-status"))
         await pilot.pause()
         yield app, pilot
 
@@ -89,6 +90,7 @@ async def until(pilot: Pilot[None], done: Callable[[], object], timeout: float =
 
 async def show_tab(pilot: Pilot[None], prefix: str) -> None:
     pilot.app.screen.query_one(TabbedContent).active = f"tab-{prefix}"
+    await until(pilot, lambda: pilot.app.screen.query(f"#{prefix}-status"))
     await pilot.pause()
 
 
@@ -100,12 +102,20 @@ async def type_into(pilot: Pilot[None], widget_id: str, text: str) -> None:
     await pilot.press(*text)
 
 
+async def fill(pilot: Pilot[None], widget_id: str, text: str) -> None:
+    """Focus a field and put a long value in it at once, as a paste would."""
+    field = pilot.app.screen.query_one(f"#{widget_id}", Input)
+    field.focus()
+    field.value = text
+    await pilot.pause()
+
+
 def status(app: App[None], prefix: str) -> str:
     return str(app.screen.query_one(f"#{prefix}-status", Static).content)
 
 
 def field_error(app: App[None], widget_id: str) -> str:
-    return str(app.screen.query_one(f"#{widget_id}-row .field-error", Static).content)
+    return app.screen.query_one(f"#{widget_id}-row", FieldRow).error or ""
 
 
 async def audit_rows(store: Store) -> list[tuple[str, str, str | None, dict[str, object] | None]]:
@@ -217,8 +227,8 @@ async def test_a_new_sound_is_decoded_then_copied_into_the_data_folder(
     tone = write_tone(tmp_path / "sirena.wav")
     shadow = write_tone(tmp_path / "critical.wav", seconds=0.3)  # the name of a shipped sound
     async with settings_open(store, admin, data_dir) as (app, pilot):
-        await type_into(pilot, "prio-sound", str(tone))
-        await type_into(pilot, "prio-reminder_sound", str(shadow))
+        await fill(pilot, "prio-sound", str(tone))
+        await fill(pilot, "prio-reminder_sound", str(shadow))
         await pilot.press("enter")
         await until(pilot, lambda: app.calls)
         row = (await store.priorities())[0]
@@ -234,8 +244,8 @@ async def test_a_file_that_is_not_a_sound_is_refused(
     fake = tmp_path / "alarma.mp3"
     fake.write_text("esto no es un sonido\n" * 50)
     async with settings_open(store, admin, data_dir) as (app, pilot):
-        await type_into(pilot, "prio-sound", str(fake))
-        await type_into(pilot, "prio-reminder_sound", str(tmp_path / "no-existe.wav"))
+        await fill(pilot, "prio-sound", str(fake))
+        await fill(pilot, "prio-reminder_sound", str(tmp_path / "no-existe.wav"))
         await pilot.press("enter")
         await until(pilot, lambda: field_error(app, "prio-sound"))
         assert field_error(app, "prio-sound") == ES("settings.sound.not_audio")
@@ -255,8 +265,7 @@ async def test_code_overrides_are_added_and_removed(store: Store, admin: Operato
         await pilot.press("enter")
         assert field_error(app, "codes-code") == ES("settings.err.code_unknown", code="999", family="CID")
         await type_into(pilot, "codes-code", "130")
-        hint = str(app.screen.query_one("#codes-code-row .field-hint", Static).content)
-        assert hint.startswith("Robo")
+        assert str(app.screen.query_one("#codes-code-row", FieldRow).hint).startswith("Robo")
         app.screen.query_one("#codes-priority").focus()
         await pilot.press("enter", "down", "enter")  # open the list, pick the next level (2)
         await pilot.press("ctrl+s")
@@ -329,7 +338,7 @@ async def test_a_router_is_added_probed_and_its_password_never_shown(
         async with settings_open(store, admin, data_dir) as (app, pilot):
             await show_tab(pilot, "routers")
             await type_into(pilot, "routers-name", "Torre norte")
-            await type_into(pilot, "routers-host", router.host)
+            await fill(pilot, "routers-host", router.host)
             await type_into(pilot, "routers-port", str(router.port))
             await type_into(pilot, "routers-username", "centinela")
             await type_into(pilot, "routers-password", "clave-router")
@@ -368,7 +377,7 @@ async def test_router_names_are_unique_and_routers_can_be_disabled(
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await show_tab(pilot, "routers")
         await type_into(pilot, "routers-name", "Sur")
-        await type_into(pilot, "routers-host", "10.0.0.2")
+        await fill(pilot, "routers-host", "10.0.0.2")
         await type_into(pilot, "routers-username", "admin")
         await pilot.press("enter")
         assert field_error(app, "routers-name") == ES("settings.err.name_taken")
@@ -389,8 +398,8 @@ async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin
         odoo.add_user("centinela", api_keys=["clave-api"], uid=7)
         async with settings_open(store, admin, data_dir) as (app, pilot):
             await show_tab(pilot, "odoo")
-            await type_into(pilot, "odoo-url", odoo.url)
-            await type_into(pilot, "odoo-database", odoo.database)
+            await fill(pilot, "odoo-url", odoo.url)
+            await fill(pilot, "odoo-database", odoo.database)
             await type_into(pilot, "odoo-user", "centinela")
             await type_into(pilot, "odoo-secret", "clave-mala")
             app.screen.query_one("#odoo-test").focus()

@@ -7,6 +7,7 @@ overrides, and the app's hooks (:class:`SettingsHooks`) reload sounds, restart l
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -62,16 +63,30 @@ class SettingsScreen(Screen[None]):
         if may_open_settings(self.context.operator):
             with TabbedContent():
                 for section in SECTIONS:
-                    with TabPane(self.context.texts(f"settings.tab.{section.PREFIX}"), id=f"tab-{section.PREFIX}"):
-                        yield section(self.context)
+                    yield TabPane(self.context.texts(f"settings.tab.{section.PREFIX}"), id=f"tab-{section.PREFIX}")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.title = self.context.texts("settings.title")
         self.sub_title = self.context.operator.username
         if not may_open_settings(self.context.operator):
             refuse(self.app, self.context.operator, self.context.texts)
             self.dismiss()
+            return
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            await self._fill(pane)
+
+    @on(TabbedContent.TabActivated)
+    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        await self._fill(event.pane)
+
+    async def _fill(self, pane: TabPane) -> None:
+        """Build a tab's form the first time it is shown: all seven at once take seconds to
+        build, and most visits need one or two."""
+        if not pane.children:
+            section = next(section for section in SECTIONS if pane.id == f"tab-{section.PREFIX}")
+            await pane.mount(section(self.context))
 
     def action_back(self) -> None:
         self.dismiss()

@@ -90,7 +90,7 @@ async def run_hook(hook: Hook | None) -> None:
 
 
 class FieldRow(Vertical):
-    """A label and its control on one line, with the field's error (or a hint) under them."""
+    """A label and its control on one line, and under them the field's error, or else its hint."""
 
     DEFAULT_CSS = """
     FieldRow { height: auto; }
@@ -98,44 +98,44 @@ class FieldRow(Vertical):
     FieldRow .field-label { width: 20; padding: 0 1 0 0; }
     FieldRow .field-control { width: 1fr; }
     FieldRow Button.field-control { width: auto; }
-    FieldRow .field-hint { color: $text-muted; padding-left: 20; height: auto; }
-    FieldRow .field-error { color: $text-error; padding-left: 20; height: auto; display: none; }
-    FieldRow.-invalid .field-error { display: block; }
+    FieldRow .field-note { color: $text-muted; padding-left: 20; height: auto; }
+    FieldRow.-invalid .field-note { color: $text-error; }
     FieldRow.-invalid .field-control { background: $error 20%; }
     """
 
     def __init__(self, field: str, label: str, control: Widget, *, hint: str | Text = "", row_id: str) -> None:
         super().__init__(id=row_id)
         self.field = field
+        self.hint: str | Text = hint
+        self.error: str | None = None
         self._label = label
         self._control = control
-        self._hint = hint
         control.add_class("field-control")
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label(self._label, classes="field-label")
             yield self._control
-        yield Static(self._hint, classes="field-hint", markup=False)
-        yield Static("", classes="field-error", markup=False)
+        yield Static(classes="field-note", markup=False)
 
     def on_mount(self) -> None:
-        self._fit()
-
-    def _fit(self) -> None:
-        """No empty hint line (80x24 leaves little room), and no hint over an error, which says more."""
-        plain = self._hint.plain if isinstance(self._hint, Text) else self._hint
-        self.query_one(".field-hint", Static).display = bool(plain.strip()) and not self.has_class("-invalid")
+        self._show_note()
 
     def show_error(self, text: str | None) -> None:
-        self.query_one(".field-error", Static).update(text or "")
+        self.error = text
         self.set_class(text is not None, "-invalid")
-        self._fit()
+        self._show_note()
 
     def show_hint(self, text: str | Text) -> None:
-        self._hint = text
-        self.query_one(".field-hint", Static).update(text)
-        self._fit()
+        self.hint = text
+        self._show_note()
+
+    def _show_note(self) -> None:
+        note = self.query_one(".field-note", Static)
+        shown = self.error if self.error is not None else self.hint
+        note.update(shown)
+        # No empty line under a row: 80x24 leaves little room.
+        note.display = bool(shown.plain.strip() if isinstance(shown, Text) else shown.strip())
 
 
 StatusKind = Literal["info", "ok", "error"]
