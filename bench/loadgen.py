@@ -32,12 +32,15 @@ from typing import TypeVar
 
 from _common import MIXES, Exchange, exchange, panel_account, raise_fd_limit
 from centinela.data.timeutil import utcnow
+from centinela.receiver.dc09 import FrameError, parse_frame
 
 CONNECT_CONCURRENCY = 256
 """Connections opened at once: enough to be quick, few enough not to overflow the listen backlog."""
 CLOCK_LEAD = timedelta(seconds=10)
-"""Panel clocks run this far ahead of the build time, so a frame stays inside the receiver's
--40 s .. +20 s timestamp window from right after building until ~50 s later."""
+"""Closed loop: panel clocks run this far ahead of the build time, so a frame stays inside the
+receiver's -40 s .. +20 s timestamp window from right after building until ~50 s later."""
+SETUP_ALLOWANCE = 2.0
+"""Open loop: seconds allowed, besides building, for connecting and for the other generator."""
 FRESH_FOR = 45.0
 """Seconds after building that a pre-built closed-loop frame is still safely inside the window."""
 DRAIN_TIMEOUT = 15.0
@@ -65,15 +68,22 @@ class Results:
 
     def reply(self, expected: Exchange, reply: bytes, started: float, now: float) -> None:
         if reply != expected.ack:
-            self.bad += 1
-            self.bad_tokens[reply.split(b'"')[1].decode("latin-1") if reply.count(b'"') >= 2 else "?"] += 1
-            if len(self.bad_samples) < 5:
-                self.bad_samples.append(f"{expected.account}: expected {expected.ack!r}, got {reply!r}")
+            self.wrong(reply, f"{expected.account}: expected {expected.ack!r}, got {reply!r}")
             return
         self.acked += 1
         self.by_account[expected.account] += 1
         self.latencies_ms.append(round((now - started) * 1000, 3))
         self.last_ack = now
+
+    def wrong(self, reply: bytes, sample: str) -> None:
+        self.bad += 1
+        try:
+            token = parse_frame(reply).token
+        except FrameError:
+            token = "unreadable"
+        self.bad_tokens[token] += 1
+        if len(self.bad_samples) < 5:
+            self.bad_samples.append(sample)
 
 
 class Panel(asyncio.Protocol):
@@ -107,7 +117,7 @@ class Panel(asyncio.Protocol):
         while (end := buffer.find(b"\r")) >= 0:
             reply, buffer = buffer[: end + 1].lstrip(b"\x00"), buffer[end + 1 :]
             if not self.outstanding:
-                self.results.bad += 1
+                self.results.wrong(reply, f"unsolicited {reply!r}")
                 continue
             item, started = self.outstanding.popleft()
             self.results.reply(item, reply, started, now)
@@ -128,9 +138,11 @@ class Panel(asyncio.Protocol):
 
 
 class ClosedLoopPanel(Panel):
-    def __init__(self, results: Results, account: str, pool: list[Exchange], built_at: float) -> None:
+    def __init__(self, results: Results, account: str, mix: tuple[tuple[str, str], ...], pool: list[Exchange],
+                 built_at: float) -> None:
         super().__init__(results)
         self.account = account
+        self.mix = mix
         self.pool = pool
         self.stale_at = built_at + FRESH_FOR
         self.next_index = 0
@@ -145,7 +157,7 @@ class ClosedLoopPanel(Panel):
         if self.next_index < len(self.pool) and now < self.stale_at:
             item = self.pool[self.next_index]
         else:  # pool used up or too old for the timestamp window: build now, and say so
-            item = exchange(self.account, self.next_index, MIXES["daily"], utcnow())
+            item = exchange(self.account, self.next_index, self.mix, utcnow())
             self.results.built_in_run += 1
         self.next_index += 1
         self.send(item, time.monotonic())
@@ -203,7 +215,7 @@ async def closed_loop(args: argparse.Namespace, results: Results) -> None:
     }
     connected = await connect_all(
         args.host, args.port,
-        [partial(ClosedLoopPanel, results, account, pool, built_at) for account, pool in pools.items()],
+        [partial(ClosedLoopPanel, results, account, mix, pool, built_at) for account, pool in pools.items()],
         results,
     )
     panels = [panel for panel in connected if panel is not None]
@@ -213,6 +225,14 @@ async def closed_loop(args: argparse.Namespace, results: Results) -> None:
     if panels:
         await asyncio.wait([panel.done for panel in panels], timeout=args.seconds + DRAIN_TIMEOUT)
     finish(panels, results, start, cpu_start)
+
+
+def building_time(count: int, mix: tuple[tuple[str, str], ...], sample: int = 200) -> float:
+    """About how many seconds building ``count`` exchanges takes on this machine."""
+    started = time.perf_counter()
+    for n in range(sample):
+        exchange(panel_account(0), n, mix, utcnow())
+    return (time.perf_counter() - started) / sample * count
 
 
 async def open_loop(args: argparse.Namespace, results: Results) -> None:
@@ -227,7 +247,8 @@ async def open_loop(args: argparse.Namespace, results: Results) -> None:
             schedule.append((at, slot))
             at += rng.expovariate(per_panel)
     schedule.sort()
-    stamp = utcnow() + CLOCK_LEAD
+    # Date each frame for when it is due, as a panel does: the start is about when building ends.
+    stamp = utcnow() + timedelta(seconds=building_time(len(schedule), mix) + SETUP_ALLOWANCE)
     counters = [0] * args.panels
     plan: list[tuple[float, int, Exchange]] = []
     for at, slot in schedule:

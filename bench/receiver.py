@@ -316,16 +316,18 @@ def summarize_log(server: Server) -> str:
         return "n/a"
     levels: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
+    first: dict[str, str] = {}
     for path in sorted((server.data_dir / "logs").glob("centinela.log*")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             fields = line.split(" ", 3)
             if len(fields) == 4 and fields[2] in ("WARNING", "ERROR", "CRITICAL"):
                 levels[fields[2]] += 1
+                first.setdefault(fields[2], fields[3][:140])
                 if match := REJECTION.search(fields[3]):
                     rejections[match[1]] += 1
     if not levels:
         return NO_WARNINGS
-    return ", ".join(f"{count} {level}" for level, count in levels.items()) + (
+    return ", ".join(f"{count} {level} (first: {first[level]!r})" for level, count in levels.items()) + (
         f"; protocol rejections {dict(rejections)}" if rejections else ""
     )
 

@@ -251,16 +251,15 @@ class BillingWorker:
             problems.extend(str(problem) for problem in loaded.problems)
             billed = await bs.load_already_billed(reader, loaded.contracts)
             result = bill([info.contract for info in loaded.contracts], settings, day, billed)
-            batch_refs = {info.id: info.ref for info in loaded.contracts}
             if run_id is None:
                 drafts.extend(result.invoices)
                 customers.update(loaded.customers)
-                refs.update(batch_refs)
+                refs.update((info.id, info.ref) for info in loaded.contracts)
             else:
                 async with self.store.transaction() as db:
                     applied = await bs.apply_billing(
-                        db, result, settings, customers=loaded.customers, contract_refs=batch_refs,
-                        run_id=run_id, actor=self.actor,
+                        db, result, settings, contracts={info.id: info for info in loaded.contracts},
+                        customers=loaded.customers, run_id=run_id, actor=self.actor,
                     )
                     # Credit left by earlier payments pays the new invoices at once.
                     await bs.settle_payments(db, sorted({invoice.customer_id for invoice in applied.invoices}))

@@ -18,6 +18,7 @@ Money is decimal text; dates are ``YYYY-MM-DD``; instants go through ``timeutil.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ import aiosqlite
 from dateutil import tz
 
 from centinela.billing import standing
-from centinela.billing.invoicing import BillingResult, InvoiceDraft, LineKind, build_invoice
+from centinela.billing.invoicing import BillingResult, InvoiceDraft, InvoiceLine, LineKind, build_invoice
 from centinela.billing.models import (
     BillingMode,
     BillingSettings,
@@ -49,7 +50,7 @@ from centinela.billing.periods import Cycle, period_starting
 from centinela.billing.router import RouterConfig
 from centinela.billing.schedule import ScheduleSettings
 from centinela.data.audit import audit
-from centinela.data.outbox import backoff, enqueue
+from centinela.data.outbox import backoff
 from centinela.data.settings import settings_with_prefix
 from centinela.data.timeutil import from_db, to_db
 
@@ -80,8 +81,18 @@ def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def money_text(amount: Decimal) -> str:
+def str(amount: Decimal) -> str:
     return str(amount)
+
+
+async def _enqueue_all(db: aiosqlite.Connection, operation: str, items: Iterable[tuple[dict[str, Any], str]]) -> None:
+    """``outbox.enqueue`` of many (payload, dedupe key) in one statement: a billing run posts tens
+    of thousands of invoices, and one await per row would cost seconds."""
+    await db.executemany(
+        "INSERT INTO outbox (target, operation, payload, dedupe_key) VALUES ('odoo', ?, ?, ?)"
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        [(operation, json.dumps(payload, ensure_ascii=False, default=str), key) for payload, key in items],
+    )
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -480,12 +491,12 @@ def plan_settlement(payments: Sequence[UnsettledPayment], invoices: Sequence[Ope
 async def write_settlement(db: aiosqlite.Connection, settlement: Settlement) -> None:
     await db.executemany(
         "INSERT INTO payment_allocations (payment_id, invoice_id, amount) VALUES (?, ?, ?)",
-        [(item.payment_id, item.allocation.invoice_id, money_text(item.allocation.amount))
+        [(item.payment_id, item.allocation.invoice_id, str(item.allocation.amount))
          for item in settlement.allocations],
     )
     await db.executemany(
         "UPDATE invoices SET residual = ?, state = ? WHERE id = ?",
-        [(money_text(invoice.residual), "posted" if invoice.residual > 0 else "paid", invoice.id)
+        [(str(invoice.residual), "posted" if invoice.residual > 0 else "paid", invoice.id)
          for invoice in settlement.invoices if invoice.id in settlement.changed],
     )
     await db.executemany("UPDATE payments SET settled = 1 WHERE id = ?", [(pid,) for pid in settlement.settled])
@@ -511,7 +522,7 @@ async def insert_payment(
 ) -> int:
     cursor = await db.execute(
         "INSERT INTO payments (customer_id, amount, currency, paid_on, method, reference) VALUES (?, ?, ?, ?, ?, ?)",
-        (customer_id, money_text(amount), currency, paid_on.isoformat(), method, reference),
+        (customer_id, str(amount), currency, paid_on.isoformat(), method, reference),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
@@ -604,38 +615,17 @@ async def _drop_billed_lines(
     return kept, len(billed)
 
 
-def _invoice_payload(
-    invoice_id: int, number: str, draft: InvoiceDraft, customer: Customer | None, refs: Mapping[int, str]
-) -> dict[str, Any]:
-    return {
-        "invoice_id": invoice_id,
-        "number": number,
-        "customer_id": draft.customer_id,
-        "customer_ref": customer.ref if customer else None,
-        "customer_odoo_id": customer.odoo_id if customer else None,
-        "invoice_date": draft.invoice_date.isoformat(),
-        "due_date": draft.due_date.isoformat(),
-        "currency": draft.currency,
-        "subtotal": money_text(draft.subtotal),
-        "tax": money_text(draft.tax),
-        "total": money_text(draft.total),
-        "lines": [
-            {
-                "contract_id": line.contract_id,
-                "contract_ref": refs.get(line.contract_id),
-                "kind": str(line.kind),
-                "period_start": line.period_start.isoformat(),
-                "period_end": line.period_end.isoformat(),
-                "description": line.description,
-                "quantity": money_text(line.quantity),
-                "unit_price": money_text(line.unit_price),
-                "tax_rate": money_text(line.tax_rate) if line.tax_rate is not None else None,
-                "amount": money_text(line.amount),
-                "tax": money_text(line.tax),
-            }
-            for line in draft.lines
-        ],
-    }
+_LINE_FIELDS: Final = ("kind", "period_start", "period_end", "description", "quantity", "unit_price", "tax_rate",
+                      "amount", "tax")
+
+
+def _line_texts(line: InvoiceLine) -> tuple[str | None, ...]:
+    """A line's fields as stored (and sent to Odoo), in ``_LINE_FIELDS`` order."""
+    return (
+        line.kind.value, line.period_start.isoformat(), line.period_end.isoformat(), line.description,
+        str(line.quantity), str(line.unit_price), None if line.tax_rate is None else str(line.tax_rate),
+        str(line.amount), str(line.tax),
+    )
 
 
 async def apply_billing(
@@ -643,72 +633,71 @@ async def apply_billing(
     result: BillingResult,
     settings: BillingSettings,
     *,
+    contracts: Mapping[int, ContractInfo],
     customers: Mapping[int, Customer],
-    contract_refs: Mapping[int, str],
     run_id: int | None,
     actor: str,
 ) -> AppliedBilling:
-    """Post the run's invoices and move the cursors, inside the caller's transaction."""
+    """Post the run's invoices, queue them for Odoo and move the cursors, in the caller's transaction.
+
+    ``contracts`` are those the result was computed from (for their references and anchor days).
+    """
     drafts, skipped = await _drop_billed_lines(db, result.invoices, settings)
     posted: list[PostedInvoice] = []
+    invoice_rows: list[tuple[object, ...]] = []
     line_rows: list[tuple[object, ...]] = []
+    payloads: list[tuple[dict[str, Any], str]] = []
     if drafts:
         async with db.execute("SELECT coalesce(max(id), 0) FROM invoices") as cur:
             (last_id,) = await cur.fetchone()
         numbers = await _number_invoices(db, drafts)
-        invoice_rows = []
-        for offset, (draft, number) in enumerate(zip(drafts, numbers, strict=True), start=1):
-            invoice_id = last_id + offset
-            invoice_rows.append((
-                invoice_id, number, draft.customer_id, draft.invoice_date.isoformat(), draft.due_date.isoformat(),
-                draft.currency, money_text(draft.subtotal), money_text(draft.tax), money_text(draft.total),
-                money_text(draft.total), "posted" if draft.total > 0 else "paid", run_id,
-            ))
-            line_rows.extend(
-                (invoice_id, line.contract_id, str(line.kind), line.period_start.isoformat(),
-                 line.period_end.isoformat(), line.description, money_text(line.quantity),
-                 money_text(line.unit_price), money_text(line.tax_rate) if line.tax_rate is not None else None,
-                 money_text(line.amount), money_text(line.tax))
-                for line in draft.lines
-            )
+        for invoice_id, draft, number in zip(itertools.count(last_id + 1), drafts, numbers):
+            customer = customers.get(draft.customer_id)
+            dates = (draft.invoice_date.isoformat(), draft.due_date.isoformat())
+            totals = (str(draft.subtotal), str(draft.tax), str(draft.total))
+            invoice_rows.append((invoice_id, number, draft.customer_id, *dates, draft.currency, *totals, totals[2],
+                                 "posted" if draft.total > 0 else "paid", run_id))
+            lines = []
+            for line in draft.lines:
+                texts = _line_texts(line)
+                line_rows.append((invoice_id, line.contract_id, *texts))
+                lines.append({"contract_id": line.contract_id, "contract_ref": contracts[line.contract_id].ref,
+                              **dict(zip(_LINE_FIELDS, texts))})
+            payloads.append(({
+                "invoice_id": invoice_id, "number": number, "customer_id": draft.customer_id,
+                "customer_ref": customer.ref if customer else None,
+                "customer_odoo_id": customer.odoo_id if customer else None,
+                "invoice_date": dates[0], "due_date": dates[1], "currency": draft.currency,
+                "subtotal": totals[0], "tax": totals[1], "total": totals[2], "lines": lines,
+            }, f"invoice.post:{number}"))
             posted.append(PostedInvoice(invoice_id, number, draft.customer_id, draft.currency, draft.total))
         await db.executemany(
             "INSERT INTO invoices (id, number, customer_id, invoice_date, due_date, currency, subtotal, tax, total,"
             " residual, state, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             invoice_rows,
         )
-        # The unique index is the last word: were a line billed already, the whole batch rolls back
-        # rather than bill it twice. _drop_billed_lines read it in this same transaction.
+        # The unique index is the last word: were a line billed already, the whole batch would roll
+        # back rather than bill it twice. _drop_billed_lines read it in this same transaction.
         await db.executemany(
-            "INSERT INTO invoice_lines (invoice_id, contract_id, kind, period_start, period_end, description,"
-            " quantity, unit_price, tax_rate, amount, tax) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO invoice_lines (invoice_id, contract_id, {', '.join(_LINE_FIELDS)})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             line_rows,
         )
-        for invoice, draft in zip(posted, drafts, strict=True):
-            await enqueue(
-                db, "invoice.post",
-                _invoice_payload(invoice.id, invoice.number, draft, customers.get(draft.customer_id), contract_refs),
-                dedupe_key=f"invoice.post:{invoice.number}",
-            )
+        await _enqueue_all(db, "invoice.post", payloads)
+    # Only forward; a cursor derived from the start date also fixes the anchor day it was derived with.
     cursor = await db.executemany(
-        "UPDATE contracts SET current_period_start = ?, current_period_end = ?,"
+        "UPDATE contracts SET current_period_start = ?1, current_period_end = ?2, anchor_day = coalesce(anchor_day, ?3),"
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-        " WHERE id = ? AND (current_period_start IS NULL OR current_period_start < ?)",
-        [(a.new_start.isoformat(), a.new_end.isoformat(), a.contract_id, a.new_start.isoformat())
+        " WHERE id = ?4 AND (current_period_start IS NULL OR current_period_start < ?1)",
+        [(a.new_start.isoformat(), a.new_end.isoformat(), contracts[a.contract_id].contract.anchor_day, a.contract_id)
          for a in result.advances],
-    )
-    advanced = max(cursor.rowcount, 0)
-    # A cursor derived from the start date fixes the anchor day it was derived with.
-    await db.executemany(
-        "UPDATE contracts SET anchor_day = ? WHERE id = ? AND anchor_day IS NULL",
-        [(a.new_start.day, a.contract_id) for a in result.advances],
     )
     if posted or skipped:
         await audit(db, actor, "billing.post", "billing_run", run_id, {
             "invoices": len(posted), "lines": len(line_rows), "skipped_lines": skipped,
             "first": posted[0].number if posted else None, "last": posted[-1].number if posted else None,
         })
-    return AppliedBilling(tuple(posted), len(line_rows), skipped, advanced)
+    return AppliedBilling(tuple(posted), len(line_rows), skipped, max(cursor.rowcount, 0))
 
 
 # --- service states and router actions ---------------------------------------------------------
@@ -828,67 +817,66 @@ async def apply_state_changes(
 ) -> AppliedChanges:
     """Store the new states, queue the router actions, audit and report them to Odoo.
 
-    A change applies only if the contract is still in the state it was computed from. Queuing a
-    contract's actions supersedes the actions still queued for it: the new ones take it from its
-    stored state to the new one, and every action is idempotent.
+    The changes must have been computed inside this transaction: a contract no longer in the state
+    a change was computed from means the caller read outside it, and nothing is applied. Queuing a
+    contract's actions supersedes those still queued for it: the new ones take it from its stored
+    state to the new one, and every action is idempotent.
     """
     stamp = to_db(now)
+    cursor = await db.executemany(
+        "UPDATE contracts SET state = ?, state_changed_at = ?, state_reason = ?,"
+        " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = ?",
+        [(str(c.new_state), stamp, c.reason, c.contract_id, str(c.old_state)) for c in changes],
+    )
+    if cursor.rowcount != len(changes):
+        raise BillingStoreError("contracts changed state while their standing was computed; nothing applied")
     problems: list[str] = []
-    applied: list[StateChange] = []
-    for change in changes:
-        cursor = await db.execute(
-            "UPDATE contracts SET state = ?, state_changed_at = ?, state_reason = ?,"
-            " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND state = ?",
-            (str(change.new_state), stamp, change.reason, change.contract_id, str(change.old_state)),
-        )
-        if cursor.rowcount:
-            applied.append(change)
     action_rows: list[tuple[object, ...]] = []
-    with_actions: list[int] = []
-    for change in applied:
+    for change in changes:
         info = contracts[change.contract_id]
         router = routers.get(info.router_id) if info.router_id is not None else None
         wanted = [action for action in change.actions if router is None or router.takes(action)]
-        if wanted and (router is None or not info.router_target):
+        if not wanted:
+            continue
+        if router is None or not info.router_target:
             problems.append(f"contract {info.ref}: {change.new_state} without a router and target to act on")
             continue
-        if wanted:
-            assert router is not None and info.router_target
-            with_actions.append(info.id)
-            action_rows.extend(
-                (router.id, info.id, info.ref, run_id, str(action), info.router_target, change.reason, stamp)
-                for action in wanted
-            )
+        action_rows.extend(
+            (router.id, info.id, info.ref, run_id, str(action), info.router_target, change.reason, stamp)
+            for action in wanted
+        )
     await db.executemany(
         "UPDATE router_actions SET state = 'superseded', last_error = 'superseded by a later change'"
         " WHERE contract_id = ? AND state = 'queued'",
-        [(contract_id,) for contract_id in with_actions],
+        [(contract_id,) for contract_id in sorted({row[1] for row in action_rows})],
     )
-    queued: list[int] = []
-    for row in action_rows:
-        cursor = await db.execute(
-            "INSERT INTO router_actions (router_id, contract_id, contract_ref, run_id, action, target, reason,"
-            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
-        assert cursor.lastrowid is not None
-        queued.append(cursor.lastrowid)
-    for change in applied:
+    async with db.execute("SELECT coalesce(max(id), 0) FROM router_actions") as cur:
+        (last_id,) = await cur.fetchone()
+    queued = tuple(range(last_id + 1, last_id + 1 + len(action_rows)))
+    await db.executemany(
+        "INSERT INTO router_actions (id, router_id, contract_id, contract_ref, run_id, action, target, reason,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(action_id, *row) for action_id, row in zip(queued, action_rows, strict=True)],
+    )
+    for change in changes:
         info = contracts[change.contract_id]
-        customer = customers.get(info.customer_id)
-        detail = {"from": str(change.old_state), "to": str(change.new_state), "reason": change.reason,
-                  "invoice_id": change.invoice_id, "days_overdue": change.days_overdue,
-                  "contract_ref": info.ref, "run_id": run_id}
-        await audit(db, actor, f"contract.{change.new_state}", "contract", info.id, detail)
-        operation = "contract.suspend" if change.is_cut else "contract.reconnect" if change.is_reconnection else None
-        if operation is not None:
-            await enqueue(db, operation, _state_payload(info, customer, change, now),
-                          dedupe_key=f"{operation}:{info.id}:{stamp}")
+        await audit(db, actor, f"contract.{change.new_state}", "contract", info.id, {
+            "from": str(change.old_state), "to": str(change.new_state), "reason": change.reason,
+            "invoice_id": change.invoice_id, "days_overdue": change.days_overdue, "contract_ref": info.ref,
+            "run_id": run_id,
+        })
+    for operation, chosen in (("contract.suspend", [c for c in changes if c.is_cut]),
+                              ("contract.reconnect", [c for c in changes if c.is_reconnection])):
+        await _enqueue_all(db, operation, (
+            (_state_payload(contracts[c.contract_id], customers.get(contracts[c.contract_id].customer_id), c, now),
+             f"{operation}:{c.contract_id}:{stamp}")
+            for c in chosen
+        ))
     return AppliedChanges(
-        suspensions=sum(change.is_cut for change in applied),
-        reconnections=sum(change.is_reconnection for change in applied),
-        changed=len(applied),
-        queued_actions=tuple(queued),
+        suspensions=sum(change.is_cut for change in changes),
+        reconnections=sum(change.is_reconnection for change in changes),
+        changed=len(changes),
+        queued_actions=queued,
         problems=tuple(problems),
     )
 

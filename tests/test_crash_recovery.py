@@ -169,7 +169,7 @@ def test_signals_acked_before_a_sigkill_survive_and_resent_ones_are_stored_once(
             receiver.kill()
     acked = [sent.key for panel in panels for sent in panel.acked]
     unacked = [sent.key for panel in panels for sent in panel.unacked]
-    assert len(acked) > 100, "too few signals ACKed before the kill for the test to mean anything"
+    assert len(acked) >= 50, "too few signals ACKed before the kill for the test to mean anything"
     assert len(unacked) == PANELS, "every panel had one signal in flight when the receiver died"
 
     restarted_at = utcnow()

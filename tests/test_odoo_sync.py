@@ -164,11 +164,10 @@ async def test_incremental_pull_fetches_only_what_changed(
 
 
 async def test_overlap_rereads_recent_records_without_changing_them(
-    synced: SyncWorker, store: Store, odoo: LossyOdoo
+    synced: SyncWorker, store: Store, data_dir: Path, clock: Clock
 ) -> None:
     before = await rows(store, "SELECT * FROM contracts ORDER BY id")
-    synced.overlap = timedelta(hours=1)
-    report = await synced.sync_once()
+    report = await worker_for(store, data_dir, clock, overlap=timedelta(hours=1)).sync_once()
     assert report.pulled is not None and report.pulled.contracts == 4  # the last hour, read again
     assert await rows(store, "SELECT * FROM contracts ORDER BY id") == before
 

@@ -107,7 +107,6 @@ async def fill(pilot: Pilot[None], widget_id: str, text: str) -> None:
     field = pilot.app.screen.query_one(f"#{widget_id}", Input)
     field.focus()
     field.value = text
-    await pilot.pause()
 
 
 def status(app: App[None], prefix: str) -> str:
@@ -184,31 +183,28 @@ async def test_an_admin_demoted_meanwhile_saves_nothing(store: Store, admin: Ope
 # -- priorities ---------------------------------------------------------------------------------
 
 
-async def test_a_bad_colour_is_refused_inline_and_nothing_is_saved(
+async def test_a_bad_priority_is_refused_inline_and_a_good_one_applies_at_once(
     store: Store, admin: Operator, data_dir: Path
 ) -> None:
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await type_into(pilot, "prio-colour", "naranjita")
-        await type_into(pilot, "prio-name_es", "Urgentísima")
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert field_error(app, "prio-colour") == ES("settings.err.colour")
-        assert field_error(app, "prio-name_es") == ""
-        assert status(app, "prio") == ES("settings.invalid")
-        assert (await store.priorities())[0].name_es == "Crítica"
-        assert app.calls == [] and await audit_rows(store) == []
-
-
-async def test_a_priority_edit_applies_at_once(store: Store, admin: Operator, data_dir: Path) -> None:
     assert 4 not in store.writer.rules.auto_resolve_levels
     async with settings_open(store, admin, data_dir) as (app, pilot):
         app.screen.query_one("#prio-table").focus()
         await pilot.press("down", "down", "down", "enter")  # level 4
         assert app.focused is app.screen.query_one("#prio-name_es")
-        await type_into(pilot, "prio-colour", "Bright_Cyan")
+        await type_into(pilot, "prio-colour", "naranjita")
         app.screen.query_one("#prio-requires_ack").focus()
-        await pilot.press("enter")  # untick: level 4 no longer needs taking
-        await type_into(pilot, "prio-reminder_interval", "90")
+        await pilot.press("enter")  # untick: level 4 would no longer need taking
+        await pilot.press("ctrl+s")
+        assert field_error(app, "prio-colour") == ES("settings.err.colour")
+        assert field_error(app, "prio-name_es") == ""
+        assert status(app, "prio") == ES("settings.invalid")
+        assert (await store.priorities())[3].requires_ack
+        assert app.calls == [] and await audit_rows(store) == []
+
+        await fill(pilot, "prio-colour", "Bright_Cyan")
+        await pilot.pause()
+        assert field_error(app, "prio-colour") == "", "editing a field clears its error"
+        await fill(pilot, "prio-reminder_interval", "90")
         await pilot.press("enter")
         await until(pilot, lambda: app.calls)
         row = (await store.priorities())[3]
@@ -221,28 +217,13 @@ async def test_a_priority_edit_applies_at_once(store: Store, admin: Operator, da
         assert detail is not None and detail["colour"] == "bright_cyan"
 
 
-async def test_a_new_sound_is_decoded_then_copied_into_the_data_folder(
-    store: Store, admin: Operator, data_dir: Path, tmp_path: Path
-) -> None:
-    tone = write_tone(tmp_path / "sirena.wav")
-    shadow = write_tone(tmp_path / "critical.wav", seconds=0.3)  # the name of a shipped sound
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await fill(pilot, "prio-sound", str(tone))
-        await fill(pilot, "prio-reminder_sound", str(shadow))
-        await pilot.press("enter")
-        await until(pilot, lambda: app.calls)
-        row = (await store.priorities())[0]
-        assert (row.sound, row.reminder_sound) == ("sirena.wav", "critical-2.wav")
-        assert (data_dir / "sounds" / "sirena.wav").read_bytes() == tone.read_bytes()
-        assert (data_dir / "sounds" / "critical-2.wav").read_bytes() == shadow.read_bytes()
-        assert app.screen.query_one("#prio-sound", Input).value == "sirena.wav"
-
-
-async def test_a_file_that_is_not_a_sound_is_refused(
+async def test_a_sound_file_is_decoded_before_it_is_copied_into_the_data_folder(
     store: Store, admin: Operator, data_dir: Path, tmp_path: Path
 ) -> None:
     fake = tmp_path / "alarma.mp3"
     fake.write_text("esto no es un sonido\n" * 50)
+    tone = write_tone(tmp_path / "sirena.wav")
+    shadow = write_tone(tmp_path / "critical.wav", seconds=0.3)  # the name of a shipped sound
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await fill(pilot, "prio-sound", str(fake))
         await fill(pilot, "prio-reminder_sound", str(tmp_path / "no-existe.wav"))
@@ -254,6 +235,16 @@ async def test_a_file_that_is_not_a_sound_is_refused(
         assert not (data_dir / "sounds").exists()
         assert app.calls == []
 
+        await fill(pilot, "prio-sound", str(tone))
+        await fill(pilot, "prio-reminder_sound", str(shadow))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.calls)
+        row = (await store.priorities())[0]
+        assert (row.sound, row.reminder_sound) == ("sirena.wav", "critical-2.wav")
+        assert (data_dir / "sounds" / "sirena.wav").read_bytes() == tone.read_bytes()
+        assert (data_dir / "sounds" / "critical-2.wav").read_bytes() == shadow.read_bytes()
+        assert app.screen.query_one("#prio-sound", Input).value == "sirena.wav"
+
 
 # -- event-code overrides -----------------------------------------------------------------------
 
@@ -261,7 +252,7 @@ async def test_a_file_that_is_not_a_sound_is_refused(
 async def test_code_overrides_are_added_and_removed(store: Store, admin: Operator, data_dir: Path) -> None:
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await show_tab(pilot, "codes")
-        await type_into(pilot, "codes-code", "999")
+        await fill(pilot, "codes-code", "999")
         await pilot.press("enter")
         assert field_error(app, "codes-code") == ES("settings.err.code_unknown", code="999", family="CID")
         await type_into(pilot, "codes-code", "130")
@@ -286,12 +277,12 @@ async def test_billing_settings(store: Store, admin: Operator, data_dir: Path) -
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await show_tab(pilot, "billing")
         assert app.screen.query_one("#billing-run_at", Input).value == "06:00"
-        await type_into(pilot, "billing-run_at", "25:00")
-        await type_into(pilot, "billing-default_grace_days", "8")
+        await fill(pilot, "billing-run_at", "25:00")
+        await fill(pilot, "billing-default_grace_days", "8")
         await pilot.press("enter")
         assert field_error(app, "billing-run_at") == ES("settings.err.hhmm")
         assert await get_setting(store.reader, "billing.default_grace_days") is None
-        await type_into(pilot, "billing-run_at", "7:30")
+        await fill(pilot, "billing-run_at", "7:30")
         await pilot.press("enter")
         await until(pilot, lambda: app.calls)
         assert await get_setting(store.reader, "billing.default_grace_days") == 8
@@ -308,17 +299,17 @@ async def test_receiver_endpoints_and_serial_ports(store: Store, admin: Operator
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await show_tab(pilot, "recv")
         assert app.screen.query_one("#recv-tcp", Input).value == "0.0.0.0:12000"
-        await type_into(pilot, "recv-tcp", "0.0.0.0:12000, nowhere")
+        await fill(pilot, "recv-tcp", "0.0.0.0:12000, nowhere")
         await pilot.press("enter")
         assert field_error(app, "recv-tcp") == ES("settings.err.endpoint", item="nowhere")
         assert await get_setting(store.reader, "receiver.tcp") is None
-        await type_into(pilot, "recv-tcp", "0.0.0.0:12000 127.0.0.1:12001")
-        await type_into(pilot, "recv-udp", "[::1]:12002")
+        await fill(pilot, "recv-tcp", "0.0.0.0:12000 127.0.0.1:12001")
+        await fill(pilot, "recv-udp", "[::1]:12002")
         await pilot.press("enter")
         await until(pilot, lambda: app.calls)
         assert await get_setting(store.reader, "receiver.tcp") == ["0.0.0.0:12000", "127.0.0.1:12001"]
         assert await get_setting(store.reader, "receiver.udp") == ["[::1]:12002"]
-        await type_into(pilot, "recv-device", "/dev/ttyUSB0")
+        await fill(pilot, "recv-device", "/dev/ttyUSB0")
         await type_into(pilot, "recv-heartbeat_timeout", "2m")
         await pilot.press("enter")
         await until(pilot, lambda: len(app.calls) == 2)
@@ -331,17 +322,17 @@ async def test_receiver_endpoints_and_serial_ports(store: Store, admin: Operator
 # -- routers ------------------------------------------------------------------------------------
 
 
-async def test_a_router_is_added_probed_and_its_password_never_shown(
+async def test_a_router_is_added_probed_disabled_and_its_password_never_shown(
     store: Store, admin: Operator, data_dir: Path
 ) -> None:
     with FakeRouterOS(username="centinela", password="clave-router") as router:
         async with settings_open(store, admin, data_dir) as (app, pilot):
             await show_tab(pilot, "routers")
-            await type_into(pilot, "routers-name", "Torre norte")
+            await fill(pilot, "routers-name", "Torre norte")
             await fill(pilot, "routers-host", router.host)
-            await type_into(pilot, "routers-port", str(router.port))
-            await type_into(pilot, "routers-username", "centinela")
-            await type_into(pilot, "routers-password", "clave-router")
+            await fill(pilot, "routers-port", str(router.port))
+            await fill(pilot, "routers-username", "centinela")
+            await fill(pilot, "routers-password", "clave-router")
             app.screen.query_one("#routers-test").focus()
             await pilot.press("enter")
             await until(pilot, lambda: status(app, "routers").startswith("OK"))
@@ -358,36 +349,30 @@ async def test_a_router_is_added_probed_and_its_password_never_shown(
             table.focus()
             await pilot.press("enter")  # edit it: the password field stays empty
             assert app.screen.query_one("#routers-password", Input).value == ""
-            await type_into(pilot, "routers-list_name", "cortados")
+            await fill(pilot, "routers-list_name", "cortados")
             app.screen.query_one("#routers-test").focus()
             await pilot.press("enter")  # tests with the stored password
             await until(pilot, lambda: status(app, "routers").startswith("OK"))
-            await type_into(pilot, "routers-password", "otra-clave")
+            await fill(pilot, "routers-password", "otra-clave")
             app.screen.query_one("#routers-test").focus()
             await pilot.press("enter")
             await until(pilot, lambda: status(app, "routers").startswith("Error"))
             assert "refused the login" in status(app, "routers")
 
+            app.screen.query_one("#routers-toggle").focus()
+            await pilot.press("enter")
+            await until(pilot, lambda: len(app.calls) == 2)
+            async with store.reader.execute("SELECT enabled, password, list_name FROM routers") as cur:
+                assert await cur.fetchall() == [(0, "clave-router", "morosos")], "a test saves nothing"
 
-async def test_router_names_are_unique_and_routers_can_be_disabled(
-    store: Store, admin: Operator, data_dir: Path
-) -> None:
-    async with store.transaction() as db:
-        await db.execute("INSERT INTO routers (name, host, username, password) VALUES ('Sur', '10.0.0.1', 'u', 'p')")
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await show_tab(pilot, "routers")
-        await type_into(pilot, "routers-name", "Sur")
-        await fill(pilot, "routers-host", "10.0.0.2")
-        await type_into(pilot, "routers-username", "admin")
-        await pilot.press("enter")
-        assert field_error(app, "routers-name") == ES("settings.err.name_taken")
-        app.screen.query_one("#routers-table").focus()
-        await pilot.press("enter")
-        app.screen.query_one("#routers-toggle").focus()
-        await pilot.press("enter")
-        await until(pilot, lambda: app.calls)
-        async with store.reader.execute("SELECT enabled, password FROM routers") as cur:
-            assert await cur.fetchall() == [(0, "p")]
+            app.screen.query_one("#routers-new").focus()
+            await pilot.press("enter")
+            await fill(pilot, "routers-name", "Torre norte")
+            await fill(pilot, "routers-host", "10.0.0.2")
+            await fill(pilot, "routers-username", "admin")
+            await pilot.press("enter")
+            assert field_error(app, "routers-name") == ES("settings.err.name_taken")
+            assert [action for _, action, _, _ in await audit_rows(store)] == ["router.add", "router.disable"]
 
 
 # -- Odoo ---------------------------------------------------------------------------------------
@@ -400,13 +385,13 @@ async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin
             await show_tab(pilot, "odoo")
             await fill(pilot, "odoo-url", odoo.url)
             await fill(pilot, "odoo-database", odoo.database)
-            await type_into(pilot, "odoo-user", "centinela")
-            await type_into(pilot, "odoo-secret", "clave-mala")
+            await fill(pilot, "odoo-user", "centinela")
+            await fill(pilot, "odoo-secret", "clave-mala")
             app.screen.query_one("#odoo-test").focus()
             await pilot.press("enter")
             await until(pilot, lambda: status(app, "odoo") and "…" not in status(app, "odoo"))
             assert status(app, "odoo").startswith("Credenciales o base de datos rechazadas")
-            await type_into(pilot, "odoo-secret", "clave-api")
+            await fill(pilot, "odoo-secret", "clave-api")
             app.screen.query_one("#odoo-test").focus()
             await pilot.press("enter")
             await until(pilot, lambda: status(app, "odoo").startswith("OK"))
@@ -434,19 +419,19 @@ async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin
 async def test_operators_added_reset_and_protected(store: Store, admin: Operator, data_dir: Path) -> None:
     async with settings_open(store, admin, data_dir) as (app, pilot):
         await show_tab(pilot, "ops")
-        await type_into(pilot, "ops-username", "beto")
-        await type_into(pilot, "ops-full_name", "Beto Operador")
-        await type_into(pilot, "ops-password", "clave-de-beto")
-        await type_into(pilot, "ops-password_again", "clave-de-bet0")
+        await fill(pilot, "ops-username", "beto")
+        await fill(pilot, "ops-full_name", "Beto Operador")
+        await fill(pilot, "ops-password", "clave-de-beto")
+        await fill(pilot, "ops-password_again", "clave-de-bet0")
         await pilot.press("enter")
         assert field_error(app, "ops-password_again") == ES("settings.err.password_mismatch")
-        await type_into(pilot, "ops-password_again", "clave-de-beto")
+        await fill(pilot, "ops-password_again", "clave-de-beto")
         await pilot.press("enter")
         await until(pilot, lambda: status(app, "ops") == ES("settings.ops.added"))
         assert await authenticate(store.reader, "beto", "clave-de-beto") is not None
 
-        await type_into(pilot, "ops-password", "nueva-clave-beto")  # beto is still being edited
-        await type_into(pilot, "ops-password_again", "nueva-clave-beto")
+        await fill(pilot, "ops-password", "nueva-clave-beto")  # beto is still being edited
+        await fill(pilot, "ops-password_again", "nueva-clave-beto")
         await pilot.press("enter")
         await until(pilot, lambda: status(app, "ops") == ES("settings.saved"))
         assert await authenticate(store.reader, "beto", "nueva-clave-beto") is not None
@@ -469,7 +454,7 @@ async def test_operators_added_reset_and_protected(store: Store, admin: Operator
 
 async def test_the_screen_works_at_a_wall_screen_size(store: Store, admin: Operator, data_dir: Path) -> None:
     async with settings_open(store, admin, data_dir, size=(160, 48)) as (app, pilot):
-        for prefix in ("prio", "codes", "billing", "recv", "routers", "odoo", "ops"):
+        for prefix in ("prio", "routers"):
             await show_tab(pilot, prefix)
             section = app.screen.query_one(f"#{prefix}-section")
             assert section.region.width == 160 and section.region.height > 30

@@ -33,9 +33,8 @@ CREATE TABLE invoice_sequences (
     year         INTEGER PRIMARY KEY,
     last_number  INTEGER NOT NULL
 );
--- Open invoices (state 'posted' until the residual reaches zero) are what standing reads.
-CREATE INDEX invoices_open ON invoices (customer_id, due_date) WHERE state = 'posted';
-CREATE INDEX invoices_overdue ON invoices (due_date) WHERE state = 'posted';
+-- Invoices are 'posted' until the residual reaches zero; cutoffs look for those past due.
+CREATE INDEX invoices_overdue ON invoices (due_date, customer_id) WHERE state = 'posted';
 
 -- A payment settles invoices oldest first; what no invoice took stays unsettled (the customer's
 -- credit) and is allocated when the next invoices are posted. Payments written by others (the
@@ -59,7 +58,6 @@ ALTER TABLE contracts ADD COLUMN state_changed_at TEXT;
 ALTER TABLE contracts ADD COLUMN state_reason TEXT;
 ALTER TABLE contracts ADD COLUMN hold TEXT CHECK (hold IN ('suspended', 'active'));
 ALTER TABLE contracts ADD COLUMN hold_until TEXT;
-CREATE INDEX contracts_billing ON contracts (customer_id, current_period_start) WHERE state NOT IN ('draft', 'cancelled');
 CREATE INDEX contracts_standing ON contracts (state) WHERE state IN ('grace', 'notice', 'suspended');
 CREATE INDEX contracts_router ON contracts (router_id) WHERE router_id IS NOT NULL;
 

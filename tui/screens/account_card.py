@@ -300,10 +300,7 @@ class AccountCardScreen(Screen[None]):
             self.query_one("#card-history-title", Static).update(_lines(
                 _heading(self.texts, "card.section.history"), _missing(self.texts, "card.no_account_number")))
             return
-        # Subscribe before the first page so an event committed in between is not missed; rows
-        # are keyed by id, so one seen twice shows once.
         self._follow_account()
-        await self._load_history_page()
         # Side by side, the history is in view and its cursor is what the keys should move; on
         # a small terminal the keys first scroll the card (Tab reaches the history).
         if self.app.size.width >= WIDE_FROM:
@@ -346,6 +343,9 @@ class AccountCardScreen(Screen[None]):
         assert self.card is not None and self.card.history is not None
         scope = self.card.history
         with self.store.events_hub.subscribe() as feed:
+            # The first page is read once subscribed, so an event committed in between is not
+            # missed; rows are keyed by id, so one seen twice shows once.
+            await self._load_history_page()
             while True:
                 changes = [await feed.get(), *feed.drain()]
                 self._show_events([event for change in changes for event in (*change.added, *change.updated)

@@ -141,6 +141,10 @@ class FieldRow(Vertical):
 StatusKind = Literal["info", "ok", "error"]
 
 
+class FormScroll(VerticalScroll, can_focus=False):
+    """Scrolls to whichever field has focus; never takes focus itself, so Tab goes field to field."""
+
+
 class SettingsSection(Vertical):
     """One tab of the settings screen: a scrolling form over a status line that always shows.
 
@@ -150,7 +154,7 @@ class SettingsSection(Vertical):
 
     DEFAULT_CSS = """
     SettingsSection { height: 1fr; }
-    SettingsSection > VerticalScroll { height: 1fr; padding: 0 1; }
+    SettingsSection > FormScroll { height: 1fr; padding: 0 1; }
     SettingsSection .section-status { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     SettingsSection .section-status.-ok { color: $text-success; }
     SettingsSection .section-status.-error { color: $text-error; }
@@ -168,7 +172,7 @@ class SettingsSection(Vertical):
         self.t = context.texts
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with FormScroll():
             yield from self.form()
         yield Static("", id=f"{self.PREFIX}-status", classes="section-status", markup=False)
 
@@ -186,7 +190,8 @@ class SettingsSection(Vertical):
         """An edited field's old error no longer applies."""
         for row in event.input.ancestors:
             if isinstance(row, FieldRow):
-                row.show_error(None)
+                if row.error is not None:
+                    row.show_error(None)
                 break
 
     async def submit(self, control: Input) -> None:
