@@ -10,14 +10,14 @@ from centinela.config import Config
 from centinela.data.records import EventRecord
 from centinela.logs import setup_logging
 from centinela.receiver.describe import describe_event
+from centinela.receiver.logfmt import logfmt
 from centinela.runtime import Runtime
 
 log = logging.getLogger("centinela.events")
 
 
 def event_log_line(event: EventRecord, lang: str) -> str:
-    """key=value pairs, values quoted when they hold spaces, so log tools can parse the line."""
-    fields = {
+    return logfmt("event", {
         "id": event.id,
         "account": event.account,
         "protocol": event.protocol,
@@ -32,14 +32,7 @@ def event_log_line(event: EventRecord, lang: str) -> str:
         "unknown_account": event.unknown_account,
         "suspended": event.service_suspended,
         "description": describe_event(event.protocol, event.code, event.qualifier, lang),
-    }
-    parts = []
-    for key, value in fields.items():
-        if value is None or value is False:
-            continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        parts.append(f'{key}="{text}"' if " " in text or not text else f"{key}={text}")
-    return "event " + " ".join(parts)
+    })
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -22,6 +22,7 @@ import serial_asyncio
 
 from centinela.data.timeutil import utcnow
 from centinela.receiver.signal import Signal
+from centinela.receiver.logfmt import protocol_error
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.surgard import (
     ACK,
@@ -156,7 +157,7 @@ class SerialListener:
     async def _answer(self, event: SerialMessage | Heartbeat | Unparseable, writer: asyncio.StreamWriter) -> None:
         if isinstance(event, Unparseable):
             self.stats.record_rejection(event.reason)
-            log.warning("unreadable message on %s: %s raw=%r", self.label, event.detail, event.raw[:200])
+            log.warning(protocol_error(self.label, event.reason, event.detail, event.raw))
             writer.write(NAK)
             return
         await self._heard()

@@ -13,9 +13,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from centinela.receiver.dc09 import NEED_DATA, DC09Connection, FrameReceived, FrameRejected, KeyLookup
+from centinela.receiver.logfmt import protocol_error
 from centinela.receiver.stats import ReceiverStats
 
 log = logging.getLogger(__name__)
+
+def _peer(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
 
 FrameSink = Callable[[FrameReceived], Awaitable[None]]
 """Commits a received frame's signals; raises if they could not be stored (then no ACK is sent)."""
@@ -103,9 +110,7 @@ class TcpListener:
         while (event := codec.next_event()) is not NEED_DATA:
             if isinstance(event, FrameRejected):
                 self.stats.record_rejection(event.reason)
-                log.warning(
-                    "protocol error from %s: %s (%s) raw=%r", peer, event.reason, event.detail, event.raw[:200]
-                )
+                log.warning(protocol_error(_peer(peer), event.reason, event.detail, event.raw))
                 if event.reply:
                     writer.write(event.reply)
                 continue

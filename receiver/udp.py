@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from centinela.receiver.dc09 import NEED_DATA, DC09Connection, FrameReceived, FrameRejected, KeyLookup
+from centinela.receiver.logfmt import protocol_error
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.tcp import FrameSink
 
@@ -80,7 +81,7 @@ class UdpListener:
             reply: bytes | None
             if isinstance(event, FrameRejected):
                 self.stats.record_rejection(event.reason)
-                log.warning("protocol error from %s: %s (%s) raw=%r", addr, event.reason, event.detail, event.raw[:200])
+                log.warning(protocol_error(f"{addr[0]}:{addr[1]}", event.reason, event.detail, event.raw))
                 reply = event.reply
             else:
                 assert isinstance(event, FrameReceived)
