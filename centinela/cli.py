@@ -179,9 +179,9 @@ def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if args.headless:
         from centinela.headless import run_headless
 
-        return run_headless(config, demo=args.demo)
+        return run_headless(config, demo=args.demo, fixed_listeners=bool(args.tcp or args.udp))
     from centinela.console import run_console
 
-    return run_console(config, demo=args.demo)
+    return run_console(config, demo=args.demo, fixed_listeners=bool(args.tcp or args.udp))
 
 

@@ -10,7 +10,7 @@ from centinela.logs import setup_logging
 from centinela.runtime import Runtime
 
 
-def run_console(config: Config, *, demo: bool) -> int:
+def run_console(config: Config, *, demo: bool, fixed_listeners: bool = False) -> int:
     # Under `centinela serve` the browser is the terminal: textual-serve names the driver.
     if not sys.stdout.isatty() and "TEXTUAL_DRIVER" not in os.environ:
         print("centinela: error: the console needs a terminal; use --headless for a service", file=sys.stderr)
@@ -20,6 +20,6 @@ def run_console(config: Config, *, demo: bool) -> int:
     from centinela.tui.texts import Texts
 
     texts = Texts(config.language)
-    app = CentinelaApp(Runtime(config, demo=demo), login_hint=texts("login.demo_hint") if demo else None)
+    app = CentinelaApp(Runtime(config, demo=demo, fixed_listeners=fixed_listeners), login_hint=texts("login.demo_hint") if demo else None)
     app.run()
     return app.return_code or 0

@@ -56,7 +56,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
                     log.info(event_log_line(event, runtime.config.language))
 
 
-def run_headless(config: Config, *, demo: bool) -> int:
+def run_headless(config: Config, *, demo: bool, fixed_listeners: bool = False) -> int:
     setup_logging(config, to_stderr=True)
 
     async def main() -> None:
@@ -64,7 +64,7 @@ def run_headless(config: Config, *, demo: bool) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(Runtime(config, demo=demo), stop)
+        await serve(Runtime(config, demo=demo, fixed_listeners=fixed_listeners), stop)
 
     asyncio.run(main())
     return 0

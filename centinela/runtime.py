@@ -8,12 +8,14 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
-from centinela.config import Config, SerialPortConfig, parse_endpoint
+from centinela.config import Config, ReceiverConfig, SerialPortConfig, parse_endpoint
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
 from centinela.data.store import Store
 from centinela.data.ownership import ReceiverLock
+from centinela.data.settings import settings_with_prefix
+from centinela.data.settings_rules import receivers_from_saved
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import FrameReceived
@@ -51,6 +53,8 @@ class Runtime:
     feed: ChangeFeed | None = None
     lock: ReceiverLock | None = None
     takeover_interval: float = 2.0
+    fixed_listeners: bool = False
+    """Listen options came from the command line: saved listener settings do not apply."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -89,7 +93,23 @@ class Runtime:
         self.feed.include_new_events = False
         self.store.start()
         await self.keys.refresh(self.store.reader)
-        receiver = self.config.receiver
+        await self._start_listeners()
+        self._spawn(self._supervise(), "supervision")
+        self._spawn(self._follow_keys(), "account-keys")
+        if self.demo:
+            await self._start_demo()
+
+    async def _receiver_config(self) -> ReceiverConfig:
+        """Listeners as an admin saved them in the console, over the configuration file; listen
+        options given on the command line win over both."""
+        assert self.store is not None
+        if self.fixed_listeners:
+            return self.config.receiver
+        saved = await settings_with_prefix(self.store.reader, "receiver")
+        return receivers_from_saved(saved, self.config.receiver)
+
+    async def _start_listeners(self) -> None:
+        receiver = await self._receiver_config()
         for endpoint in receiver.tcp:
             host, port = parse_endpoint(endpoint)
             await self._listen(
@@ -103,10 +123,16 @@ class Runtime:
                                                                   key_for=self.keys))
         for port in receiver.serial:
             await self._listen(f"serial://{port.device}", self._serial_listener(port))
-        self._spawn(self._supervise(), "supervision")
-        self._spawn(self._follow_keys(), "account-keys")
-        if self.demo:
-            await self._start_demo()
+
+    async def reload_receivers(self) -> None:
+        """Apply listener settings an admin changed, without restarting the console."""
+        if not self.is_owner:
+            return
+        for listener in self.listeners:
+            await listener.stop()
+        self.listeners.clear()
+        self.listener_states.clear()
+        await self._start_listeners()
 
     async def _listen(self, configured: str, listener: Listener) -> None:
         try:
