@@ -41,8 +41,10 @@ async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
     with runtime.store.events_hub.subscribe() as feed:
         async def report() -> None:
             while True:
-                for event in (await feed.get()).added:
-                    log.info(event_log_line(event, runtime.config.language))
+                changes = await feed.get()
+                if log.isEnabledFor(logging.INFO):  # formatting every event costs more than storing it
+                    for event in changes.added:
+                        log.info(event_log_line(event, runtime.config.language))
 
         reporter = asyncio.create_task(report())
         try:

@@ -14,17 +14,20 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message says why, in one line."""
 
 
-async def connect(path: Path) -> aiosqlite.Connection:
-    """A connection with the pragmas every Centinela connection needs.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+"""Every Centinela connection: WAL lets readers work while the writer commits; synchronous=FULL
+syncs the WAL on every commit, because a signal we ACKed must survive a power cut."""
 
-    WAL lets readers work while the writer commits; synchronous=FULL syncs the WAL on every commit,
-    because a signal we ACKed must survive a power cut.
-    """
+
+async def connect(path: Path) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=FULL")
-    await db.execute("PRAGMA foreign_keys=ON")
-    await db.execute("PRAGMA busy_timeout=10000")
+    for pragma in PRAGMAS:
+        await db.execute(pragma)
     return db
 
 

@@ -4,19 +4,27 @@ same transaction as a signal (duplicates, restores, last-seen, supervision).
 Signals from every connection that arrive while one transaction commits go together into the
 next, so one disk sync covers many ACKs. Only after the commit are the waiting transports told
 (and only then do they ACK), and subscribers notified.
+
+A whole batch is one synchronous function run on the writer's own thread and connection: one
+thread hop per batch instead of one per statement (the rest of the store uses aiosqlite, which
+offers only the latter). SQLite releases the GIL while it works, so the event loop keeps
+reading sockets meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import aiosqlite
 
-from centinela.data.db import StoreError
+from centinela.data.db import PRAGMAS, StoreError
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import to_db, utcnow
 from centinela.receiver import catalog
@@ -24,6 +32,7 @@ from centinela.receiver.classify import (
     SYSTEM_PROTOCOL,
     AccountMatch,
     family_of,
+    index_candidates,
     match_account,
     normalize_account,
     priority_of,
@@ -70,8 +79,9 @@ class _Pending:
     done: asyncio.Future[list[EventRecord]]
 
 
-Job = Callable[[aiosqlite.Connection, datetime], Awaitable[list[Signal]]]
-"""Runs inside a writer transaction; returns signals to store in the same transaction."""
+Job = Callable[[sqlite3.Connection, datetime], list[Signal]]
+"""Runs on the writer's thread inside its transaction; returns signals to store in the same
+transaction (e.g. the late-to-test sweep)."""
 
 
 @dataclass(slots=True)
@@ -118,16 +128,34 @@ def restored_codes(signal: Signal) -> tuple[str, ...]:
 
 
 class EventWriter:
-    def __init__(
-        self, db: aiosqlite.Connection, publish: Callable[[EventChanges], None], max_batch: int = 1000
-    ) -> None:
-        self._db = db
+    def __init__(self, path: Path, publish: Callable[[EventChanges], None], max_batch: int = 2000) -> None:
+        self._path = path
         self._publish_changes = publish
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | _Job | None] = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+        self._db: sqlite3.Connection | None = None
         self.rules = Rules()
         self.batches = 0
         self.duplicates = 0
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None)
+        for pragma in PRAGMAS:
+            db.execute(pragma)
+        self._db = db
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, disconnect)
+        self._thread.shutdown(wait=True)
 
     async def load_rules(self, db: aiosqlite.Connection) -> None:
         """Re-read priorities and code overrides (after an admin changes them)."""
@@ -185,7 +213,9 @@ class EventWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         live = [item for item in batch if not item.done.cancelled()]
         try:
-            results, changes = await self._in_transaction(lambda: self._write(live))
+            results, changes = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._in_transaction, lambda db: self._write(db, live)
+            )
         except Exception as exc:  # noqa: BLE001 - every waiter must learn it was not stored
             log.exception("event batch of %d not stored", len(live))
             for item in live:
@@ -201,14 +231,13 @@ class EventWriter:
     async def _commit_job(self, job: _Job) -> None:
         now = utcnow()
 
-        async def work() -> tuple[list[EventRecord], EventChanges]:
-            signals = await job.job(self._db, now)
-            pending = _Pending(signals, None, now, job.done)
-            results, changes = await self._write([pending])
+        def work(db: sqlite3.Connection) -> tuple[list[EventRecord], EventChanges]:
+            pending = _Pending(job.job(db, now), None, now, job.done)
+            results, changes = self._write(db, [pending])
             return results[0], changes
 
         try:
-            stored, changes = await self._in_transaction(work)
+            stored, changes = await asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, work)
         except Exception as exc:  # noqa: BLE001 - reported to whoever asked for the job
             log.exception("writer job failed")
             if not job.done.done():
@@ -222,22 +251,26 @@ class EventWriter:
         if changes.added or changes.updated:
             self._publish_changes(changes)
 
-    async def _in_transaction(self, work):  # type: ignore[no-untyped-def]
-        await self._db.execute("BEGIN IMMEDIATE")
+    def _in_transaction(self, work):  # type: ignore[no-untyped-def]
+        db = self._db
+        if db is None:
+            raise StoreError("the event writer is closed")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            result = await work()
-            await self._db.execute("COMMIT")
+            result = work(db)
+            db.execute("COMMIT")
         except BaseException:
-            await self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
         return result
 
-    async def _write(self, batch: list[_Pending]) -> tuple[list[list[EventRecord]], EventChanges]:
-        db = self._db
-        candidates = await self._candidates(batch)
-        recent = await self._recent_duplicates(batch, min(item.received_at for item in batch))
+    # ------------------------------------------------------------------ on the writer's thread
 
-        rows: list[tuple] = []
+    def _write(self, db: sqlite3.Connection, batch: list[_Pending]) -> tuple[list[list[EventRecord]], EventChanges]:
+        candidates = index_candidates(self._candidates(db, batch))
+        recent = self._recent_duplicates(db, batch, min(item.received_at for item in batch))
+
+        rows: list[tuple[object, ...]] = []
         # Per item, per signal: an index into the rows to insert, or an already stored event.
         plan: list[list[int | EventRecord]] = []
         seen_in_batch: dict[tuple[object, ...], int] = {}
@@ -250,11 +283,11 @@ class EventWriter:
                 if match is not None:
                     heard[match.alarm_account_id] = received
                 key = _content_key(signal)
-                if signal.sequence and key[0] and (key in recent or key in seen_in_batch):
-                    self.duplicates += 1
-                    placed.append(recent[key] if key in recent else seen_in_batch[key])
-                    continue
                 if signal.sequence and key[0]:
+                    if key in recent or key in seen_in_batch:
+                        self.duplicates += 1
+                        placed.append(recent[key] if key in recent else seen_in_batch[key])
+                        continue
                     seen_in_batch[key] = len(rows)
                 placed.append(len(rows))
                 rows.append(self._row(signal, received, match))
@@ -267,33 +300,33 @@ class EventWriter:
 
         stored: list[EventRecord] = []
         if rows:
-            async with db.execute("SELECT coalesce(max(id), 0) FROM events") as cur:
-                (previous_max,) = await cur.fetchone()
-            await db.executemany(_INSERT_EVENT, rows)
-            stored = await self._events("id > ? ORDER BY id", (previous_max,))
+            (previous_max,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+            db.executemany(_INSERT_EVENT, rows)
+            stored = self._events(db, "id > ? ORDER BY id", (previous_max,))
             if len(stored) != len(rows):
                 raise StoreError(f"stored {len(stored)} events for {len(rows)} signals")
 
-        updated_ids = await self._apply_restores(stored)
-        updated_ids |= await self._mark_heard(heard)
-        updated = await self._events_by_id(updated_ids - {event.id for event in stored})
+        updated_ids = self._apply_restores(db, stored)
+        updated_ids |= self._mark_heard(db, heard)
+        updated = self._events_by_id(db, updated_ids - {event.id for event in stored})
 
         results = [
             [stored[entry] if isinstance(entry, int) else entry for entry in placed] for placed in plan
         ]
         return results, EventChanges(stored, updated)
 
-    async def _events(self, where: str, params: Sequence[object]) -> list[EventRecord]:
-        async with self._db.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}", params) as cur:
-            return [EventRecord.from_row(row) for row in await cur.fetchall()]
+    @staticmethod
+    def _events(db: sqlite3.Connection, where: str, params: Sequence[object]) -> list[EventRecord]:
+        return [EventRecord.from_row(row) for row in db.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE {where}", params)]
 
-    async def _events_by_id(self, ids: set[int]) -> list[EventRecord]:
+    def _events_by_id(self, db: sqlite3.Connection, ids: set[int]) -> list[EventRecord]:
         if not ids:
             return []
         marks = ", ".join("?" * len(ids))
-        return await self._events(f"id IN ({marks}) ORDER BY id", sorted(ids))
+        return self._events(db, f"id IN ({marks}) ORDER BY id", sorted(ids))
 
-    async def _candidates(self, batch: list[_Pending]) -> list[AccountMatch]:
+    @staticmethod
+    def _candidates(db: sqlite3.Connection, batch: list[_Pending]) -> list[AccountMatch]:
         accounts = {
             account
             for item in batch
@@ -308,10 +341,11 @@ class EventWriter:
         if not accounts:
             return []
         sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(accounts)))
-        async with self._db.execute(sql, sorted(accounts)) as cur:
-            return [AccountMatch(*row) for row in await cur.fetchall()]
+        return [AccountMatch(*row) for row in db.execute(sql, sorted(accounts))]
 
-    async def _recent_duplicates(self, batch: list[_Pending], since: datetime) -> dict[tuple[object, ...], EventRecord]:
+    def _recent_duplicates(
+        self, db: sqlite3.Connection, batch: list[_Pending], since: datetime
+    ) -> dict[tuple[object, ...], EventRecord]:
         pairs = sorted({
             (signal.account, signal.sequence)
             for item in batch
@@ -323,28 +357,24 @@ class EventWriter:
         values = ", ".join("(?, ?)" for _ in pairs)
         params: list[object] = [value for pair in pairs for value in pair]
         params.append(to_db(since - DUPLICATE_WINDOW))
-        events = await self._events(
-            f"(account, sequence) IN (VALUES {values}) AND received_at >= ?", params
-        )
         found: dict[tuple[object, ...], EventRecord] = {}
-        for event in events:
+        for event in self._events(db, f"(account, sequence) IN (VALUES {values}) AND received_at >= ?", params):
             key = (normalize_account(event.account), event.sequence, event.protocol, event.code,
                    event.qualifier, event.zone, event.user, event.partition)
             found.setdefault(key, event)
         return found
 
-    async def _apply_restores(self, stored: list[EventRecord]) -> set[int]:
+    def _apply_restores(self, db: sqlite3.Connection, stored: list[EventRecord]) -> set[int]:
         """A panel's restore closes the matching open alarm an operator has not taken yet; an
         alarm an operator has taken gets a note instead, and stays theirs to close."""
         changed: set[int] = set()
         for event in stored:
-            signal = Signal(protocol=event.protocol, raw=event.raw, code=event.code, qualifier=event.qualifier)
-            codes = restored_codes(signal)
+            codes = restored_codes(Signal(protocol=event.protocol, raw="", code=event.code, qualifier=event.qualifier))
             if not codes:
                 continue
-            family = family_of(event.protocol)
             # Codes never collide across families (3 digits, 2 letters, words), so the code alone
-            # finds the alarm whichever path (IP or serial receiver) it came by.
+            # finds the alarm whichever path (IP or serial receiver) it came by. The open-alarm
+            # indexes (migration 0006) keep this a lookup, not a scan of the history.
             clauses = [f"code IN ({', '.join('?' * len(codes))})", "status <> 'resolved'", "id < ?"]
             params: list[object] = [*codes, event.id]
             if event.alarm_account_id:
@@ -353,7 +383,7 @@ class EventWriter:
             else:
                 clauses.append("account IS ? AND alarm_account_id IS NULL")
                 params.append(event.account)
-            if family == "cid":
+            if family_of(event.protocol) == "cid":
                 clauses.append("qualifier = '1'")
             if event.zone is not None:
                 clauses.append("zone = ?")
@@ -361,62 +391,58 @@ class EventWriter:
             if event.protocol == SYSTEM_PROTOCOL:
                 clauses.append("receiver IS ?")  # a link restored closes that link's alarm only
                 params.append(event.receiver)
-            async with self._db.execute(f"SELECT id, status FROM events WHERE {' AND '.join(clauses)}", params) as cur:
-                open_alarms = await cur.fetchall()
+            open_alarms = db.execute(f"SELECT id, status FROM events WHERE {' AND '.join(clauses)}", params).fetchall()
             note = f"Restaurado por el panel (evento #{event.id})"
+            at = to_db(event.received_at)
             for alarm_id, status in open_alarms:
-                if status == "acknowledged":
-                    action = "restore-noted"
-                else:
-                    action = "auto-resolve"
-                    await self._db.execute(
+                action = "restore-noted" if status == "acknowledged" else "auto-resolve"
+                if action == "auto-resolve":
+                    db.execute(
                         "UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = ? WHERE id = ?",
-                        (to_db(event.received_at), alarm_id),
+                        (at, alarm_id),
                     )
-                await self._db.execute(
+                db.execute(
                     "INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
-                    (alarm_id, SYSTEM_ACTOR, action, note, to_db(event.received_at)),
+                    (alarm_id, SYSTEM_ACTOR, action, note, at),
                 )
                 changed.add(alarm_id)
         return changed
 
-    async def _mark_heard(self, heard: dict[int, str]) -> set[int]:
+    @staticmethod
+    def _mark_heard(db: sqlite3.Connection, heard: dict[int, str]) -> set[int]:
         """Record when each account was last heard from; an account that was late to test and
         reports again has its open "late" alarm closed."""
         if not heard:
             return set()
-        await self._db.executemany(
+        db.executemany(
             "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), ?) WHERE id = ?",
             [(when, account_id) for account_id, when in heard.items()],
         )
         marks = ", ".join("?" * len(heard))
-        async with self._db.execute(
-            f"SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL AND id IN ({marks})", list(heard)
-        ) as cur:
-            back = [account_id for (account_id,) in await cur.fetchall()]
+        back = [account_id for (account_id,) in db.execute(
+            f"SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL AND id IN ({marks})", list(heard))]
         if not back:
             return set()
         back_marks = ", ".join("?" * len(back))
-        await self._db.execute(f"UPDATE alarm_accounts SET late_since = NULL WHERE id IN ({back_marks})", back)
-        async with self._db.execute(
-            f"SELECT id, alarm_account_id FROM events WHERE protocol = ? AND code = 'LATE' AND status <> 'resolved'"
-            f" AND alarm_account_id IN ({back_marks})",
+        db.execute(f"UPDATE alarm_accounts SET late_since = NULL WHERE id IN ({back_marks})", back)
+        late_events = db.execute(
+            f"SELECT id, alarm_account_id FROM events WHERE code = 'LATE' AND status <> 'resolved'"
+            f" AND protocol = ? AND alarm_account_id IN ({back_marks})",
             [SYSTEM_PROTOCOL, *back],
-        ) as cur:
-            late_events = await cur.fetchall()
+        ).fetchall()
         for event_id, account_id in late_events:
             when = heard[account_id]
-            await self._db.execute(
+            db.execute(
                 "UPDATE events SET status = 'resolved', resolution = 'reported', resolved_at = ? WHERE id = ?",
                 (when, event_id),
             )
-            await self._db.execute(
+            db.execute(
                 "INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
                 (event_id, SYSTEM_ACTOR, "auto-resolve", "La cuenta volvió a reportar", when),
             )
         return {event_id for event_id, _ in late_events}
 
-    def _row(self, signal: Signal, received: str, match: AccountMatch | None) -> tuple:
+    def _row(self, signal: Signal, received: str, match: AccountMatch | None) -> tuple[object, ...]:
         priority = priority_of(signal, match, self.rules.overrides)
         auto_resolved = priority in self.rules.auto_resolve_levels
         system = signal.protocol == SYSTEM_PROTOCOL

@@ -23,22 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class Store:
-    """One database: a write connection owned by the event writer, a read connection for queries."""
+    """One database: the event writer's own connection (see data.event_writer), one for reads,
+    and one for the other writes (operators' actions, settings)."""
 
-    def __init__(
-        self,
-        path: Path,
-        writer_db: aiosqlite.Connection,
-        reader_db: aiosqlite.Connection,
-        admin_db: aiosqlite.Connection,
-    ) -> None:
+    def __init__(self, path: Path, reader_db: aiosqlite.Connection, admin_db: aiosqlite.Connection) -> None:
         self.path = path
         self.events_hub: Hub[EventChanges] = Hub()
-        self._writer_db = writer_db
         self._reader = reader_db
         self._admin_db = admin_db
         self._admin_lock = asyncio.Lock()
-        self.writer = EventWriter(writer_db, self.publish)
+        self.writer = EventWriter(path, self.publish)
         self.published_event_id = 0
         """Highest event id subscribers have been told about (by the writer or the change feed)."""
         self._writer_task: asyncio.Task[None] | None = None
@@ -49,9 +43,9 @@ class Store:
             path = prepare_data_dir(data_dir)
         except OSError as exc:
             raise StoreError(f"cannot use data folder {data_dir}: {exc.strerror}") from None
-        writer_db = await connect(path)
+        admin_db = await connect(path)
         try:
-            version = await migrations.current_version(writer_db)
+            version = await migrations.current_version(admin_db)
             latest = migrations.latest_version()
             if version > latest:
                 raise StoreError(
@@ -61,21 +55,24 @@ class Store:
             if version < latest:
                 if not migrate:
                     raise StoreError(f"{path} needs migration to version {latest}: run 'centinela db migrate'")
-                applied = await migrations.migrate(writer_db)
+                applied = await migrations.migrate(admin_db)
                 log.info("database %s migrated to version %s", path, applied[-1])
             reader_db = await connect(path)
-            admin_db = await connect(path)
         except BaseException:
-            await writer_db.close()
+            await admin_db.close()
             raise
-        store = cls(path, writer_db, reader_db, admin_db)
+        store = cls(path, reader_db, admin_db)
         await store.writer.load_rules(reader_db)
         return store
 
     def start(self) -> None:
         """Start the group-commit writer (only the process that receives signals needs it)."""
         if self._writer_task is None:
-            self._writer_task = asyncio.create_task(self.writer.run(), name="event-writer")
+            self._writer_task = asyncio.create_task(self._run_writer(), name="event-writer")
+
+    async def _run_writer(self) -> None:
+        await self.writer.open()
+        await self.writer.run()
 
     async def record(
         self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
@@ -192,6 +189,6 @@ class Store:
             self.writer.stop()
             await self._writer_task
             self._writer_task = None
+            await self.writer.close()
         await self._reader.close()
         await self._admin_db.close()
-        await self._writer_db.close()

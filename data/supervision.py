@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import aiosqlite
+import sqlite3
 
 from centinela.data.timeutil import from_db, to_db
 from centinela.receiver.signal import Signal
 from centinela.receiver.supervision import SupervisedAccount, is_overdue, late_to_test_signal
 
 
-async def late_to_test_sweep(db: aiosqlite.Connection, now: datetime) -> list[Signal]:
-    """Raise one "late to test" per account that has been silent past its interval."""
-    async with db.execute(
+def late_to_test_sweep(db: sqlite3.Connection, now: datetime) -> list[Signal]:
+    """Raise one "late to test" per account that has been silent past its interval (a writer job:
+    runs on the event writer's thread, inside its transaction)."""
+    rows = db.execute(
         "SELECT id, account_number, receiver, line, test_interval_s, last_seen_at, created_at, late_since"
         " FROM alarm_accounts WHERE test_interval_s IS NOT NULL AND account_number IS NOT NULL"
-    ) as cur:
-        rows = await cur.fetchall()
+    ).fetchall()
     signals: list[Signal] = []
     late_ids: list[int] = []
     for account_id, number, receiver, line, interval, last_seen, created, late_since in rows:
@@ -29,6 +29,6 @@ async def late_to_test_sweep(db: aiosqlite.Connection, now: datetime) -> list[Si
             signals.append(late_to_test_signal(account, now))
             late_ids.append(account_id)
     if late_ids:
-        await db.executemany("UPDATE alarm_accounts SET late_since = ? WHERE id = ?",
+        db.executemany("UPDATE alarm_accounts SET late_since = ? WHERE id = ?",
                              [(to_db(now), account_id) for account_id in late_ids])
     return signals

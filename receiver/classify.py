@@ -6,7 +6,7 @@ here, so every rule is tested with plain values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from centinela.receiver import catalog
@@ -44,8 +44,22 @@ def normalize_account(account: str | None) -> str | None:
     return account or None
 
 
+AccountIndex = Mapping[str, Sequence[AccountMatch]]
+"""Registered accounts grouped by normalized account number (see :func:`index_candidates`)."""
+
+
+def index_candidates(candidates: Iterable[AccountMatch]) -> dict[str, list[AccountMatch]]:
+    """Group by account number once per batch, so matching each signal is a lookup."""
+    index: dict[str, list[AccountMatch]] = {}
+    for candidate in candidates:
+        number = normalize_account(candidate.account_number)
+        if number is not None:
+            index.setdefault(number, []).append(candidate)
+    return index
+
+
 def match_account(
-    candidates: Iterable[AccountMatch], account: str | None, receiver: str | None, line: str | None
+    candidates: AccountIndex, account: str | None, receiver: str | None, line: str | None
 ) -> AccountMatch | None:
     """The most specific registered account: receiver and line both match, then one, then neither.
 
@@ -56,9 +70,7 @@ def match_account(
     if account is None:
         return None
     best: tuple[int, AccountMatch] | None = None
-    for candidate in candidates:
-        if normalize_account(candidate.account_number) != account:
-            continue
+    for candidate in candidates.get(account, ()):
         score = 0
         for registered, received in ((candidate.receiver, receiver), (candidate.line, line)):
             if registered is None:

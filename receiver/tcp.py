@@ -82,7 +82,9 @@ class TcpListener:
             while not self._closing:
                 self._reading.add(task)
                 try:
-                    data = await asyncio.wait_for(reader.read(self.read_size), self.idle_timeout)
+                    # asyncio.timeout, not wait_for: no extra task per read on a busy link.
+                    async with asyncio.timeout(self.idle_timeout):
+                        data = await reader.read(self.read_size)
                 except TimeoutError:
                     log.info("closing idle DC-09 link from %s", peer)
                     break
