@@ -62,6 +62,7 @@ class Runtime:
         otherwise stand by and take over when that process goes away."""
         self.store = await Store.open(self.config.data_dir)
         self.feed = ChangeFeed(self.store)
+        self.feed.settings_listeners.append(self._settings_changed)
         self.lock = ReceiverLock(self.config.data_dir)
         self._spawn(self.feed.run(), "change-feed")
         if self.lock.try_acquire():
@@ -123,6 +124,14 @@ class Runtime:
                                                                   key_for=self.keys))
         for port in receiver.serial:
             await self._listen(f"serial://{port.device}", self._serial_listener(port))
+
+    async def _settings_changed(self, kinds: frozenset[str]) -> None:
+        """An admin saved settings (in this console or another): apply what this process runs."""
+        assert self.store is not None
+        if "rules" in kinds:
+            await self.store.writer.load_rules(self.store.reader)
+        if "receivers" in kinds:
+            await self.reload_receivers()
 
     async def reload_receivers(self) -> None:
         """Apply listener settings an admin changed, without restarting the console."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -67,6 +68,8 @@ async def _sync(config: Config, *, once: bool) -> int:
     from centinela.data.odoo_sync import SyncLock, SyncWorker
     from centinela.data.store import Store
 
+    # The report lines say what the worker's warnings would; only failures of the program itself show.
+    logging.basicConfig(level=logging.ERROR, format="centinela: %(levelname)s: %(message)s")
     lock = SyncLock(config.data_dir)
     store = await Store.open(config.data_dir)
     try:
@@ -76,9 +79,10 @@ async def _sync(config: Config, *, once: bool) -> int:
         worker = SyncWorker(store, config, lock=lock)
 
         def show(report: SyncReport) -> None:
-            print(_report_line(report), flush=True)
             if report.error:
                 print(f"centinela: error: {report.error}", file=sys.stderr, flush=True)
+            else:
+                print(_report_line(report), flush=True)
 
         if not once:
             await worker.run(show)  # until Ctrl-C

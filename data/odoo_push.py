@@ -1,35 +1,34 @@
 """Push: what Centinela tells Odoo through the outbox, and how each kind of item reaches Odoo.
 
-Operations and their payloads (the JSON in ``outbox.payload``; target ``"odoo"``). Enqueue them with
-the helpers below, inside the transaction that makes the local change, so the change and the
-news of it commit together:
+Operations and their payloads (the JSON in ``outbox.payload``, target ``"odoo"``), written in the
+transaction that makes the local change. The handlers read only the keys below and the store's
+current rows; extra keys (the billing worker adds refs, Odoo ids and amounts for people reading the
+outbox) are ignored:
 
-``invoice.post`` ``{"invoice_id": 17}`` (dedupe key ``invoice.post:17``)
+``invoice.post`` ``{"invoice_id": 17, ...}``, dedupe key ``invoice.post:<number>`` (billing queues it)
     Our invoice (row, lines and customer read when pushed) becomes a posted ``account.move``
     ``out_invoice`` with one line per invoice line, ``ref`` and ``payment_reference`` = our number,
-    our dates (no payment term, so Odoo keeps our due date), the taxes of matching rate. Idempotent:
-    Odoo is searched by (number, partner) first, so a retry after a lost answer posts the draft it
-    finds instead of creating another; the Odoo id is kept in ``invoices.odoo_id``.
-``contract.suspend`` / ``contract.reconnect`` ``{"contract_id": 9, "reason": "...", "at": "<UTC>"}``
-    The mapping's state field takes its suspended / in-force value, and a note with the reason and
-    time goes to the record's chatter. A change overtaken by a later one for the same contract (the
-    admin retried a parked suspension after the reconnection went through) only adds its note.
-``alarm.resolved`` ``{"event_id": 412}``
+    our dates (no payment term, so Odoo keeps our due date), the sale taxes of matching rate.
+    Idempotent: Odoo is searched by (number, partner) first, so a retry after a lost answer posts
+    the draft it finds instead of creating another; the Odoo id is kept in ``invoices.odoo_id``.
+``contract.suspend`` / ``contract.reconnect`` ``{"contract_id": 9, "reason": "...", "at": "<UTC>", ...}``
+    (billing queues them) The mapping's state field takes its suspended / in-force value, and a
+    note with the reason and time goes to the record's chatter. A change overtaken by a later one
+    for the same contract (an admin retried a parked suspension after the reconnection went
+    through) only adds its note.
+``alarm.resolved`` ``{"event_id": 412}``, dedupe key ``alarm.resolved:412`` (``enqueue_alarm_resolved``)
     A note on the customer's partner: account, event, when received and resolved, by whom, the
     resolution and the operators' notes.
-``task.dispatch`` ``{"event_id": 412, "operator": "ana", "notes": "...", "at": "<UTC>"}``
+``task.dispatch`` ``{"event_id": 412, "operator": "ana", "notes": "...", "at": "<UTC>"}`` (``dispatch_technician``)
     A ``project.task`` in the field-service project (``odoo.fsm_project``: an id or a name) with the
     customer, account, location, event and notes, searched first by a reference in its description
     so a retry never makes two.
 
-The enqueue helpers return None, queueing nothing, when the record has no Odoo counterpart (a local
-customer, the demo's accounts), so installations without Odoo do not pile up work.
-
 Failures: ``OdooUnavailable``/``OdooAuthError`` from a group of items propagate (the worker retries
 later, in order); anything Odoo refuses for one item's data, or a local reason that item cannot be
-pushed (a currency or tax Odoo lacks, an unlinked customer), comes back as that item's ``Outcome``
-with the reason, and the worker parks it. Chatter notes are posted at least once: a note whose
-answer was lost may appear twice.
+pushed (a currency or tax Odoo lacks, a customer or contract with no Odoo record), comes back as
+that item's ``Outcome`` with the reason, and the worker parks it. Chatter notes are posted at least
+once: a note whose answer was lost may appear twice.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ import html
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +45,7 @@ from centinela.data import alarm_actions, outbox
 from centinela.data.alarm_actions import RESOLUTIONS
 from centinela.data.odoo_gateway import OdooRejected
 from centinela.data.odoo_link import OdooLink
-from centinela.data.odoo_mappings import ContractMap, Push
+from centinela.data.odoo_mappings import ContractMap, Push, many2one_id
 from centinela.data.outbox import OutboxItem
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.store import Store
@@ -107,40 +105,14 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
 # -- enqueueing (inside the caller's transaction) --------------------------------------------------
 
 
-async def _scalar(db: aiosqlite.Connection, query: str, params: Sequence[Any]) -> Any:
-    async with db.execute(query, params) as cur:
-        row = await cur.fetchone()
-    return row[0] if row else None
-
-
-async def enqueue_invoice(db: aiosqlite.Connection, invoice_id: int) -> int | None:
-    """Queue a posted invoice for Odoo, once (a billing run resumed after a crash queues nothing new)."""
-    linked = await _scalar(
-        db, "SELECT c.odoo_id FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.id = ?", (invoice_id,)
-    )
-    if linked is None:
-        return None
-    return await outbox.enqueue(db, INVOICE_POST, {"invoice_id": invoice_id}, dedupe_key=f"{INVOICE_POST}:{invoice_id}")
-
-
-async def enqueue_contract_change(
-    db: aiosqlite.Connection, contract_id: int, action: Push, reason: str, at: datetime | None = None
-) -> int | None:
-    """Queue a suspension or reconnection of a contract that came from Odoo, with its reason."""
-    if await _scalar(db, "SELECT odoo_id FROM contracts WHERE id = ?", (contract_id,)) is None:
-        return None
-    operation = CONTRACT_SUSPEND if action == "suspend" else CONTRACT_RECONNECT
-    return await outbox.enqueue(
-        db, operation, {"contract_id": contract_id, "reason": reason, "at": to_db(at or utcnow())}
-    )
-
-
 async def enqueue_alarm_resolved(db: aiosqlite.Connection, event_id: int) -> int | None:
-    """Queue the note of a resolved alarm for its customer's partner."""
-    linked = await _scalar(
-        db, "SELECT c.odoo_id FROM events e JOIN customers c ON c.id = e.customer_id WHERE e.id = ?", (event_id,)
-    )
-    if linked is None:
+    """Queue the note of a resolved alarm for its customer's partner, in the transaction that
+    resolves it; None (nothing queued) when the customer has no Odoo partner."""
+    async with db.execute(
+        "SELECT c.odoo_id FROM events e JOIN customers c ON c.id = e.customer_id WHERE e.id = ?", (event_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
         return None
     return await outbox.enqueue(db, ALARM_RESOLVED, {"event_id": event_id}, dedupe_key=f"{ALARM_RESOLVED}:{event_id}")
 
@@ -215,6 +187,7 @@ class Pusher:
         self.language = "en" if language == "en" else "es"
         self._currencies: dict[str, int] = {}
         self._taxes: dict[Decimal, int] | None = None
+        self._taxes_stale = False  # a rate was missing: an admin may add it, so ask again next time
         self._project_id: int | None = None
 
     async def push(self, items: Sequence[OutboxItem]) -> list[Outcome]:
@@ -242,6 +215,8 @@ class Pusher:
     # -- invoices ----------------------------------------------------------------------------------
 
     async def _push_invoices(self, items: Sequence[OutboxItem]) -> list[Outcome]:
+        if self._taxes_stale:
+            self._taxes, self._taxes_stale = None, False
         wanted = {item.id: item.payload.get("invoice_id") for item in items}
         invoices = await self._load_invoices([i for i in wanted.values() if isinstance(i, int)])
         outcomes: dict[int, Outcome] = {}
@@ -264,9 +239,7 @@ class Pusher:
         found = await self.link.search_read(
             "account.move", [("move_type", "=", "out_invoice"), ("ref", "in", numbers)], ["ref", "partner_id", "state"]
         )
-        existing = {
-            (row["ref"], row["partner_id"][0] if row.get("partner_id") else None): row for row in found
-        }
+        existing = {(row["ref"], many2one_id(row, "partner_id")): row for row in found}
         outcomes: dict[int, Outcome] = {}
         moves: dict[int, tuple[int, str]] = {}  # item id -> Odoo id, state
         to_create = []
@@ -360,7 +333,8 @@ class Pusher:
             if line.tax_rate is not None and line.tax_rate != 0:
                 tax = (await self._tax_ids()).get(line.tax_rate)
                 if tax is None:
-                    return None, f"invoice {invoice.number}: Odoo has no sale tax of {line.tax_rate * 100:g}%"
+                    self._taxes_stale = True
+                    return None, f"invoice {invoice.number}: Odoo has no sale tax of {(line.tax_rate * 100).normalize():f}%"
                 taxes = [tax]
             lines.append([0, 0, {
                 "name": line.description,

@@ -104,6 +104,16 @@ class SyncStatus:
     server_version: str | None = None
     updated_at: datetime | None = None
 
+    @property
+    def bar(self) -> tuple[Literal["off", "ok", "backlog", "down"], int]:
+        """For the status bar: the state to show and the items waiting (pending and parked)."""
+        waiting = self.pending + self.parked
+        if self.link in ("off", "unknown"):
+            return "off", waiting
+        if self.link in ("unreachable", "refused", "misconfigured"):
+            return "down", waiting
+        return ("backlog" if waiting else "ok"), waiting
+
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
@@ -118,8 +128,12 @@ class SyncReport:
 
 @dataclass(frozen=True, slots=True)
 class PaymentRefresh:
-    fresh: bool  # True: Odoo answered, the invoices' residuals are current
-    invoices: int = 0
+    """``fresh``: the store holds these customers' payments as current as they can be (Odoo answered,
+    or Odoo sync is off and the store is the only record); False: cutting them now would be blind."""
+
+    fresh: bool
+    from_odoo: bool = False
+    invoices: int = 0  # invoices and payments Odoo sent back
     payments: int = 0
     error: str | None = None
 
@@ -295,16 +309,16 @@ class SyncWorker:
             return SyncReport(pushed, parked, pulled, None, session.link.calls - calls_before)
 
     async def refresh_payments(self, customer_ids: Iterable[int]) -> PaymentRefresh:
-        """Those customers' invoice payment states and payments, from Odoo, now."""
+        """Those customers' invoice payment states and payments, from Odoo, now; never raises."""
         try:
             session = await self._open()
             counts = await session.puller.refresh_customers(customer_ids)
         except SyncOff as exc:
-            return PaymentRefresh(False, error=str(exc))
+            return PaymentRefresh(exc.link == "off", error=str(exc))
         except OdooError as exc:
             log.warning("payment refresh from Odoo failed: %s", exc)
             return PaymentRefresh(False, error=str(exc))
-        return PaymentRefresh(True, counts.invoices, counts.payments)
+        return PaymentRefresh(True, True, counts.invoices, counts.payments)
 
     async def _failed(self, exc: OdooError, report: SyncReport) -> SyncReport:
         self._failures += 1

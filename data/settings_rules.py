@@ -18,11 +18,17 @@ from datetime import time
 from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
 from rich.color import ANSI_COLOR_NAMES
 
 from centinela.billing.router import Method
 from centinela.config import OdooConfig, ReceiverConfig, SerialPortConfig, parse_endpoint
+from centinela.data.billing_store import (
+    DEFAULT_CUTOFF_EVERY_MINUTES,
+    DEFAULT_GRACE_DAYS,
+    DEFAULT_NOTICE_DAYS,
+    DEFAULT_PAYMENT_TERMS_DAYS,
+    DEFAULT_RUN_AT,
+)
 from centinela.data.odoo_gateway import Transport
 from centinela.data.operators import MIN_PASSWORD, ROLES, Operator, Role
 from centinela.durations import parse_duration
@@ -249,9 +255,13 @@ class BillingValues:
 
 
 DEFAULT_BILLING = BillingValues(
-    default_grace_days=5, payment_terms_days=10, notice_days=3, run_at="06:00", cutoff_every_minutes=15
+    default_grace_days=DEFAULT_GRACE_DAYS,
+    payment_terms_days=DEFAULT_PAYMENT_TERMS_DAYS,
+    notice_days=DEFAULT_NOTICE_DAYS,
+    run_at=DEFAULT_RUN_AT,
+    cutoff_every_minutes=DEFAULT_CUTOFF_EVERY_MINUTES,
 )
-"""What billing uses while no admin has saved its settings."""
+"""What the billing worker uses while no admin has saved its settings (its own defaults)."""
 
 
 def check_billing(form: BillingForm) -> BillingValues:
@@ -378,13 +388,10 @@ def check_serial(form: SerialForm) -> SerialPortConfig:
     elif not 1 <= heartbeat <= HEARTBEAT_MAX_S:
         errors.add("heartbeat_timeout", "settings.err.duration_range", low="1s", high="24h")
     errors.raise_if_any()
-    try:
-        return SerialPortConfig(
-            device=device, baudrate=baudrate, bytesize=bytesize, parity=parity,  # type: ignore[arg-type]
-            stopbits=stopbits, heartbeat_timeout=float(heartbeat or 0),  # type: ignore[arg-type]
-        )
-    except ValidationError:  # every rule of the model is checked above; kept as a last guard
-        raise Invalid([FieldError("device", "settings.err.choice")]) from None
+    return SerialPortConfig.model_validate({
+        "device": device, "baudrate": baudrate, "bytesize": bytesize, "parity": parity, "stopbits": stopbits,
+        "heartbeat_timeout": heartbeat,
+    })
 
 
 def _number(text: str) -> float | None:

@@ -18,7 +18,6 @@ from centinela.data.timeutil import utcnow
 from centinela.runtime import Runtime
 from centinela.tui.alarm_sound import AlarmSoundService
 from centinela.tui.audio import BellBackend, detect_backend, resolve_sound
-from centinela.tui.bindings import localize_bindings
 from centinela.tui.screens.dashboard import DashboardScreen
 from centinela.tui.screens.login import LoginScreen
 from centinela.tui.texts import Texts
@@ -31,7 +30,6 @@ MUTE_MINUTES = 15
 class CentinelaApp(App[None]):
     CSS_PATH = "centinela.tcss"
     TITLE = "Centinela"
-    BINDINGS = [Binding("q", "quit", "key.quit")]
 
     def __init__(
         self, runtime: Runtime, *, operator: Operator | None = None, detect_sound: bool = True,
@@ -47,7 +45,6 @@ class CentinelaApp(App[None]):
         self.login_hint = login_hint
         self.clock = clock
         self.alarm_sound: AlarmSoundService | None = None
-        localize_bindings(self, self.texts)
 
     async def on_mount(self) -> None:
         self.title = self.texts("app.title")
@@ -73,6 +70,12 @@ class CentinelaApp(App[None]):
             self.runtime.store, backend, partial(resolve_sound, data_dir=self.runtime.config.data_dir)
         )
         self.run_worker(self.alarm_sound.run(), name="alarm-sound", exit_on_error=False)
+        assert self.runtime.feed is not None
+        self.runtime.feed.settings_listeners.append(self._settings_changed)
+
+    async def _settings_changed(self, kinds: frozenset[str]) -> None:
+        if "rules" in kinds and self.alarm_sound is not None:
+            await self.alarm_sound.reload()
 
     async def _logged_in(self, operator: Operator | None) -> None:
         if operator is None:
@@ -82,7 +85,7 @@ class CentinelaApp(App[None]):
         await self.push_screen(DashboardScreen(
             self.runtime, self.texts, operator,
             sound_state=self.sound_state, toggle_mute=self.toggle_mute, open_card=self.open_card,
-            clock=self.clock,
+            open_settings=self.open_settings, clock=self.clock,
         ))
 
     def sound_state(self) -> tuple[str, str | None] | None:
@@ -99,6 +102,14 @@ class CentinelaApp(App[None]):
             return self.texts("sound.unmuted")
         self.alarm_sound.mute(MUTE_MINUTES)
         return self.texts("sound.muted_for", minutes=MUTE_MINUTES)
+
+    def open_settings(self) -> None:
+        from centinela.tui.screens.settings import open_settings
+
+        assert self.runtime.store is not None and self.operator is not None
+        # Reloads happen through the change feed (Runtime._settings_changed, _settings_changed
+        # above), in this console and in every other one on the same data folder.
+        open_settings(self, self.operator, store=self.runtime.store, texts=self.texts, config=self.runtime.config)
 
     def open_card(self, event: EventRecord) -> None:
         from centinela.tui.screens.account_card import AccountCardScreen

@@ -86,6 +86,7 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter", "key.filter"),
         Binding("space", "pause", "key.pause"),
         Binding("f2", "settings", "key.settings"),
+        Binding("q", "app.quit", "key.quit"),
         Binding("escape", "leave_filter", show=False),
     ]
 

@@ -53,15 +53,16 @@ class SettingsScreen(Screen[None]):
     SettingsScreen TabPane { padding: 0; }
     """
 
-    def __init__(self, context: SettingsContext) -> None:
+    def __init__(self, context: SettingsContext, *, section: str = PrioritiesSection.PREFIX) -> None:
         super().__init__()
         self.context = context
+        self._first_tab = f"tab-{section}"
         localize_bindings(self, context.texts)
 
     def compose(self) -> ComposeResult:
         yield Header()
         if may_open_settings(self.context.operator):
-            with TabbedContent():
+            with TabbedContent(initial=self._first_tab):
                 for section in SECTIONS:
                     yield TabPane(self.context.texts(f"settings.tab.{section.PREFIX}"), id=f"tab-{section.PREFIX}")
         yield Footer()
@@ -93,8 +94,8 @@ class SettingsScreen(Screen[None]):
 
     async def action_save(self) -> None:
         pane = self.query_one(TabbedContent).active_pane
-        if pane is not None:
-            await pane.query_one(SettingsSection).save()
+        for section in pane.query(SettingsSection) if pane is not None else ():
+            await section.save()
 
 
 def refuse(app: App[object], operator: Operator, texts: Texts) -> None:
@@ -109,11 +110,14 @@ def open_settings(
     texts: Texts,
     config: Config,
     hooks: SettingsHooks | None = None,
+    section: str = PrioritiesSection.PREFIX,
 ) -> bool:
-    """Push the settings screen for ``operator``; an operator who is not an active admin gets a
-    notification instead. Returns whether the screen opened."""
+    """Push the settings screen for ``operator``, showing ``section`` (a tab's prefix: ``prio``,
+    ``codes``, ``billing``, ``recv``, ``routers``, ``odoo``, ``ops``); an operator who is not an
+    active admin gets a notification instead. Returns whether the screen opened."""
     if not may_open_settings(operator):
         refuse(app, operator, texts)
         return False
-    app.push_screen(SettingsScreen(SettingsContext(store, operator, texts, config, hooks or SettingsHooks())))
+    context = SettingsContext(store, operator, texts, config, hooks or SettingsHooks())
+    app.push_screen(SettingsScreen(context, section=section))
     return True

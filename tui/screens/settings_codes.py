@@ -68,7 +68,7 @@ class CodesSection(SettingsSection):
         levels = self.query_one(f"#{self.wid('priority')}", Select)
         levels.set_options((self._level_name(level), level) for level in self._priorities)
         # set_options keeps the same first value, so Select would not redraw its label by itself.
-        levels.mutate_reactive(Select.value)
+        levels.mutate_reactive(Select.value)  # type: ignore[misc]  # a generic reactive read off its class
         await self._reload()
 
     def _level_name(self, level: int) -> str:
@@ -108,7 +108,7 @@ class CodesSection(SettingsSection):
         if not code or family not in OVERRIDE_FAMILIES:
             text = " "
         else:
-            info = lookup(family, code)  # type: ignore[arg-type]  # checked against the families above
+            info = lookup(family, code)
             text = (self.t("settings.codes.described", description=info.description(self.t.language),
                            level=self._level_name(info.priority))
                     if info else self.t("settings.err.code_unknown", code=code, family=str(family).upper()))
@@ -116,7 +116,8 @@ class CodesSection(SettingsSection):
 
     def _form(self) -> OverrideForm:
         priority = self.chosen("priority")
-        return OverrideForm(str(self.chosen("family")), self.text("code"), priority if isinstance(priority, int) else None)
+        level = priority if isinstance(priority, int) else None
+        return OverrideForm(str(self.chosen("family")), self.text("code"), level)
 
     @on(Button.Pressed, "#codes-save")
     async def _save_pressed(self) -> None:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None] | None]
 """Told after a save so the change takes effect at once; may be a coroutine function."""
 
+Write = Callable[[aiosqlite.Connection], Awaitable[object]]
+"""A section's change to the store, run inside an admin transaction."""
+
 
 @dataclass(frozen=True, slots=True)
 class SettingsHooks:
@@ -93,7 +96,7 @@ class FieldRow(Vertical):
     """A label and its control on one line, and under them the field's error, or else its hint."""
 
     DEFAULT_CSS = """
-    FieldRow { height: auto; }
+    FieldRow { height: auto; max-width: 110; }
     FieldRow > Horizontal { height: auto; }
     FieldRow .field-label { width: 20; padding: 0 1 0 0; }
     FieldRow .field-control { width: 1fr; }
@@ -266,14 +269,19 @@ class SettingsSection(Vertical):
         status.set_class(kind == "ok", "-ok")
         status.set_class(kind == "error", "-error")
 
-    async def commit(self, write: Callable[[aiosqlite.Connection], Awaitable[object]]) -> bool:
+    async def commit(self, write: Write) -> bool:
         """Run ``write`` in an admin transaction; False (and the status says why) if the operator
-        is no longer an admin. Other failures are the caller's to map onto fields."""
+        is no longer an admin or the database could not take the write (locked too long, disk
+        full). Refusals of the data itself are the caller's to map onto fields."""
         try:
             async with admin_transaction(self.context) as db:
                 await write(db)
         except NotAdmin:
             self.set_status(self.t("settings.not_admin"), "error")
+            return False
+        except aiosqlite.OperationalError as exc:
+            log.exception("saving settings failed")
+            self.set_status(self.t("settings.failed", error=exc), "error")
             return False
         return True
 

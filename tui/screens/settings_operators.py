@@ -36,7 +36,7 @@ from centinela.data.settings_rules import (
     check_operator_change,
     check_password_reset,
 )
-from centinela.tui.screens.settings_form import SettingsContext, SettingsSection
+from centinela.tui.screens.settings_form import SettingsContext, SettingsSection, Write
 
 
 async def create_operator(db: aiosqlite.Connection, actor: str, new: NewOperator) -> None:
@@ -96,7 +96,8 @@ class OperatorsSection(SettingsSection):
         table.clear()
         for operator in operators:
             table.add_row(
-                operator.username, operator.full_name or self.t("placeholder"), self.t(f"settings.role.{operator.role}"),
+                operator.username, operator.full_name or self.t("placeholder"),
+                self.t(f"settings.role.{operator.role}"),
                 self.t("settings.state.enabled" if operator.active else "settings.state.disabled"),
                 key=operator.username,
             )
@@ -165,8 +166,8 @@ class OperatorsSection(SettingsSection):
 
     async def _change(self, username: str) -> None:
         current = self._operators[username]
-        role = self.chosen("role")
-        new_role: Role | None = role if role != current.role and role in ROLES else None  # type: ignore[assignment]
+        chosen = self.chosen("role")
+        new_role = next((role for role in ROLES if role == chosen and role != current.role), None)
         password: str | None = None
         try:
             if self.text("password") or self.text("password_again"):
@@ -206,7 +207,7 @@ class OperatorsSection(SettingsSection):
         self._edit(self._operators[operator.username])
         await self.saved(None)
 
-    async def _write(self, write: partial[object], field: str) -> bool:
+    async def _write(self, write: Write, field: str) -> bool:
         """Commit; the store's refusal (another console changed operators meanwhile) goes next to ``field``."""
         self.clear_errors()
         try:

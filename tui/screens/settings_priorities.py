@@ -73,14 +73,13 @@ def _free_name(folder: Path, source: Path) -> Path:
     """``folder/<name>``, or ``<stem>-2<suffix>``… when that name is a shipped sound (which
     :func:`resolve_sound` would find first) or another file; the same file again reuses its name."""
     data = source.read_bytes()
-    for number in range(1, 1000):
+    number = 1
+    while True:
         name = source.name if number == 1 else f"{source.stem}-{number}{source.suffix}"
         target = folder / name
-        if (PACKAGE_SOUNDS / name).exists():
-            continue
-        if not target.exists() or target.read_bytes() == data:
+        if not (PACKAGE_SOUNDS / name).exists() and (not target.exists() or target.read_bytes() == data):
             return target
-    raise SoundFileError("unreadable", source, f"no free name for {source.name} in {folder}")
+        number += 1
 
 
 async def save_priority(db: aiosqlite.Connection, actor: str, values: PriorityValues) -> None:

@@ -81,7 +81,8 @@ class ReceiversSection(SettingsSection):
         receivers = receivers_from_saved(saved, self.context.config.receiver)
         self.set_text("tcp", ", ".join(receivers.tcp))
         self.set_text("udp", ", ".join(receivers.udp))
-        self.set_text("heartbeat_timeout", format_duration(int(SerialPortConfig.model_fields["heartbeat_timeout"].default)))
+        default_heartbeat = SerialPortConfig.model_fields["heartbeat_timeout"].default
+        self.set_text("heartbeat_timeout", format_duration(int(default_heartbeat)))
         self._show_serial(list(receivers.serial))
 
     def _show_serial(self, ports: list[SerialPortConfig]) -> None:

@@ -186,7 +186,8 @@ class RoutersSection(SettingsSection):
     def _toggle_button(self, router: StoredRouter | None) -> None:
         button = self.query_one("#routers-toggle", Button)
         button.disabled = router is None
-        button.label = self.t("settings.button.disable" if router is None or router.enabled else "settings.button.enable")
+        enabled = router is None or router.enabled
+        button.label = self.t("settings.button.disable" if enabled else "settings.button.enable")
 
     def _checked(self) -> RouterValues | None:
         form = RouterForm(
