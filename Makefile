@@ -14,8 +14,12 @@ headless: $(VENV)/.installed     ## the same receiver and workers with no UI
 test: $(VENV)/.installed-dev     ## install what the tests need and run the whole suite
 	$(BIN)/pytest -q
 
-bench: $(VENV)/.installed-dev    ## print the performance figures (not part of the tests)
+bench: $(VENV)/.installed-bench  ## print the performance figures (not part of the tests)
 	$(BIN)/python bench/ack_latency.py
+	$(BIN)/python bench/receiver.py
+	$(BIN)/python bench/console.py
+	$(BIN)/python bench/billing.py
+	$(BIN)/python bench/sync.py
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -33,6 +37,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -4,9 +4,8 @@ store, fed by real signals, playing into a backend that records what it was aske
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,8 +21,9 @@ from centinela.tui.alarm_sound import (
     SoundState,
     decide,
 )
-from centinela.tui.audio import PACKAGE_SOUNDS, BackendKind, resolve_sound
+from centinela.tui.audio import PACKAGE_SOUNDS, resolve_sound
 from tests.helpers import add_monitored_customer
+from tests.recording_audio import RecordingBackend
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -187,33 +187,6 @@ def test_state_text_parts() -> None:
 
 
 # --- the service, on a real store ---------------------------------------------------------------
-
-
-@dataclass
-class RecordingBackend:
-    """An AudioBackend that keeps what it was asked to do."""
-
-    kind: BackendKind = "speaker"
-    plays: list[str] = field(default_factory=list)
-    prepared: list[Path] = field(default_factory=list)
-    stops: int = 0
-    closed: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"recording {self.kind}"
-
-    def prepare(self, sounds: Iterable[Path]) -> None:
-        self.prepared.extend(sounds)
-
-    def play(self, sound: Path) -> None:
-        self.plays.append(sound.name)
-
-    def stop(self) -> None:
-        self.stops += 1
-
-    def close(self) -> None:
-        self.closed = True
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:

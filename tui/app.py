@@ -17,7 +17,7 @@ from centinela.data.records import EventRecord
 from centinela.data.timeutil import utcnow
 from centinela.runtime import Runtime
 from centinela.tui.alarm_sound import AlarmSoundService
-from centinela.tui.audio import BellBackend, detect_backend, resolve_sound
+from centinela.tui.audio import AudioBackend, BellBackend, detect_backend, resolve_sound
 from centinela.tui.screens.dashboard import DashboardScreen
 from centinela.tui.screens.login import LoginScreen
 from centinela.tui.texts import Texts
@@ -34,9 +34,11 @@ class CentinelaApp(App[None]):
     def __init__(
         self, runtime: Runtime, *, operator: Operator | None = None, detect_sound: bool = True,
         login_hint: str | None = None, clock: Callable[[], datetime] = utcnow,
+        audio: AudioBackend | None = None,
     ) -> None:
         """``operator`` skips the log-in (tests, and a console started for a known user);
-        ``detect_sound`` False uses the terminal bell without probing for a sound card."""
+        ``detect_sound`` False uses the terminal bell without probing for a sound card; ``audio``
+        gives the backend to use outright."""
         super().__init__()
         self.runtime = runtime
         self.texts = Texts(runtime.config.language)
@@ -44,6 +46,7 @@ class CentinelaApp(App[None]):
         self.detect_sound = detect_sound
         self.login_hint = login_hint
         self.clock = clock
+        self.audio = audio
         self.alarm_sound: AlarmSoundService | None = None
 
     async def on_mount(self) -> None:
@@ -64,7 +67,12 @@ class CentinelaApp(App[None]):
 
     async def _start_sound(self) -> None:
         assert self.runtime.store is not None
-        backend = await asyncio.to_thread(detect_backend, self.bell) if self.detect_sound else BellBackend(self.bell)
+        if self.audio is not None:
+            backend = self.audio
+        elif self.detect_sound:
+            backend = await asyncio.to_thread(detect_backend, self.bell)
+        else:
+            backend = BellBackend(self.bell)
         log.info("alarm sound on %s", backend.name)
         self.alarm_sound = AlarmSoundService(
             self.runtime.store, backend, partial(resolve_sound, data_dir=self.runtime.config.data_dir)
