@@ -12,6 +12,7 @@ from centinela.config import Config, ReceiverConfig, SerialPortConfig, parse_end
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
+from centinela.data.records import EventRecord
 from centinela.data.store import Store
 from centinela.data.ownership import ReceiverLock
 from centinela.data.settings import settings_with_prefix
@@ -223,13 +224,20 @@ class Runtime:
         await self.store.record(signals)
         self.stats.last_signal_at = utcnow()
 
-    async def _commit_frame(self, event: FrameReceived) -> None:
+    def _commit_frame(self, event: FrameReceived) -> asyncio.Future[list[EventRecord]]:
+        """Decode and queue for the durable commit; the transport ACKs when the future is done.
+        A plain function returning the writer's future: no task per frame."""
         assert self.store is not None
         frame = event.frame
         signals = signals_from_frame(frame)
         link_test = None if signals else LinkTest(frame.account, frame.receiver, frame.line or None)
-        await self.store.record(signals, link_test=link_test)
-        self.stats.last_signal_at = utcnow()
+        committed = self.store.record_nowait(signals, link_test=link_test)
+        committed.add_done_callback(self._heard)
+        return committed
+
+    def _heard(self, committed: asyncio.Future[list[EventRecord]]) -> None:
+        if not committed.cancelled() and committed.exception() is None:
+            self.stats.last_signal_at = utcnow()
 
     async def stop(self) -> None:
         """Stop taking signals first, then commit what is in flight, then close the store."""

@@ -172,9 +172,16 @@ class EventWriter:
 
         A duplicate of a recent signal returns the event already stored for it.
         """
+        return await self.submit_nowait(signals, received_at, link_test=link_test)
+
+    def submit_nowait(
+        self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
+    ) -> asyncio.Future[list[EventRecord]]:
+        """Like :meth:`submit`, returning the future itself: a transport can attach its ACK to
+        it as a callback instead of running a task per frame."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(signals, link_test, received_at or utcnow(), done))
-        return await done
+        return done
 
     async def run_job(self, job: Job) -> list[EventRecord]:
         """Run ``job`` in its own writer transaction (e.g. the supervision sweep)."""

@@ -78,9 +78,15 @@ class Store:
         self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
     ) -> list[EventRecord]:
         """Durably store signals from one frame (or note a link test); returns the stored events."""
+        return await self.record_nowait(signals, received_at, link_test=link_test)
+
+    def record_nowait(
+        self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
+    ) -> asyncio.Future[list[EventRecord]]:
+        """The future of :meth:`record`, for transports that ACK from a callback."""
         if self._writer_task is None:
             raise StoreError("the event writer is not running")
-        return await self.writer.submit(signals, received_at, link_test=link_test)
+        return self.writer.submit_nowait(signals, received_at, link_test=link_test)
 
     def publish(self, changes: EventChanges) -> None:
         if changes.added:

@@ -1,8 +1,12 @@
 """Thin asyncio TCP transport for DC-09: moves bytes between sockets and the sans-IO codec.
 
 Every protocol decision lives in the codec; this module only reads, asks the sink to commit the
-decoded signals, and writes the reply the codec produced. An ACK is written only after the sink
-returned, i.e. after the store made the signal durable.
+decoded signals, and writes the reply the codec produced. An ACK is written only after the sink's
+future completed, i.e. after the store made the signal durable. Frames of one connection are
+committed one after the other, in order.
+
+A Protocol rather than streams: with thousands of panels connected, a callback per read and a
+future per frame cost far less than a task per connection woken for every read.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from centinela.receiver.dc09 import NEED_DATA, DC09Connection, FrameReceived, FrameRejected, KeyLookup
 from centinela.receiver.logfmt import protocol_error
@@ -18,17 +23,103 @@ from centinela.receiver.stats import ReceiverStats
 
 log = logging.getLogger(__name__)
 
+FrameSink = Callable[[FrameReceived], Awaitable[object]]
+"""Commits a received frame's signals; fails if they could not be stored (then no ACK is sent)."""
+
+BACKLOG_LIMIT = 256 * 1024
+"""Bytes a panel may send ahead while its previous frame commits before we stop reading it."""
+
+
 def _peer(address: object) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
 
 
-FrameSink = Callable[[FrameReceived], Awaitable[None]]
-"""Commits a received frame's signals; raises if they could not be stored (then no ACK is sent)."""
+class _PanelLink(asyncio.Protocol):
+    def __init__(self, listener: TcpListener) -> None:
+        self.listener = listener
+        self.codec = DC09Connection(key_for=listener.key_for)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.committing = False
+        self.backlog = 0
+        self.paused = False
+        self.last_activity = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.peer = _peer(transport.get_extra_info("peername"))
+        self.last_activity = asyncio.get_running_loop().time()
+        self.listener.links.add(self)
+        self.listener.stats.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("DC-09 link from %s dropped: %s", self.peer, exc)
+        self.listener.links.discard(self)
+        self.listener.stats.connections -= 1
+        self.transport = None
+        self.listener.link_closed()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
+        self.codec.receive_data(data)
+        if self.committing:
+            self.backlog += len(data)
+            if self.backlog > BACKLOG_LIMIT and not self.paused and self.transport is not None:
+                self.transport.pause_reading()
+                self.paused = True
+            return
+        self._advance()
+
+    def _advance(self) -> None:
+        """Answer every complete frame buffered, stopping at the first that must be committed."""
+        while self.transport is not None and (event := self.codec.next_event()) is not NEED_DATA:
+            if isinstance(event, FrameRejected):
+                self.listener.stats.record_rejection(event.reason)
+                log.warning(protocol_error(self.peer, event.reason, event.detail, event.raw))
+                if event.reply:
+                    self.transport.write(event.reply)
+                continue
+            assert isinstance(event, FrameReceived)
+            self.committing = True
+            try:
+                committed = asyncio.ensure_future(self.listener.sink(event))
+            except Exception as exc:  # noqa: BLE001 - the store refused at once: same as a failed commit
+                committed = asyncio.get_running_loop().create_future()
+                committed.set_exception(exc)
+            committed.add_done_callback(lambda done, frame=event: self._committed(frame, done))
+            return
+        self.backlog = 0
+        if self.paused and self.transport is not None:
+            self.transport.resume_reading()
+            self.paused = False
+
+    def _committed(self, event: FrameReceived, done: asyncio.Future[object]) -> None:
+        self.committing = False
+        if self.transport is None:  # the panel hung up meanwhile; it will send the frame again
+            return
+        if done.cancelled() or done.exception() is not None:
+            log.error("frame from %s not stored; not acknowledged: %s", self.peer,
+                      "cancelled" if done.cancelled() else done.exception())
+            self.listener.stats.store_failures += 1
+            self.transport.close()  # no ACK: the panel reconnects and sends it again
+            return
+        try:
+            ack = self.codec.ack(event.frame)
+        except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
+            log.error("stored frame from %s not acknowledged: %s", self.peer, exc)
+        else:
+            self.transport.write(ack)
+            self.listener.stats.acked += 1
+        if self.listener.closing:
+            self.transport.close()
+            return
+        self._advance()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class TcpListener:
     host: str
     port: int
@@ -36,12 +127,11 @@ class TcpListener:
     stats: ReceiverStats
     key_for: KeyLookup | None = None
     idle_timeout: float = 300.0
-    read_size: int = 65536
+    links: set[_PanelLink] = field(default_factory=set)
+    closing: bool = False
     _server: asyncio.Server | None = None
-    _connections: set[asyncio.Task[None]] = field(default_factory=set)
-    _reading: set[asyncio.Task[None]] = field(default_factory=set)
-    """Connections waiting for bytes: safe to cancel, nothing of theirs is half done."""
-    _closing: bool = False
+    _idle_sweep: asyncio.TimerHandle | None = None
+    _all_closed: asyncio.Event | None = None
 
     @property
     def bound_port(self) -> int:
@@ -55,79 +145,43 @@ class TcpListener:
         return f"tcp://{self.host}:{self.bound_port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, backlog=4096)
+        loop = asyncio.get_running_loop()
+        self.closing = False
+        self._server = await loop.create_server(lambda: _PanelLink(self), self.host, self.port, backlog=4096)
+        self._schedule_sweep()
         log.info("listening for DC-09 on %s", self.label)
 
+    def _schedule_sweep(self) -> None:
+        # One timer for all links, not one per read: idle links are found a little late (by up
+        # to a quarter of the timeout), which is all an idle timeout needs.
+        loop = asyncio.get_running_loop()
+        self._idle_sweep = loop.call_later(max(0.05, self.idle_timeout / 4), self._close_idle)
+
+    def _close_idle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for link in list(self.links):
+            if not link.committing and now - link.last_activity > self.idle_timeout and link.transport is not None:
+                log.info("closing idle DC-09 link from %s", link.peer)
+                link.transport.close()
+        self._schedule_sweep()
+
+    def link_closed(self) -> None:
+        if self._all_closed is not None and not self.links:
+            self._all_closed.set()
+
     async def stop(self) -> None:
-        """Stop accepting; connections committing a frame finish it (and ACK), idle ones close."""
+        """Stop accepting; links committing a frame finish it (and ACK), idle ones close now."""
         if self._server is None:
             return
-        self._closing = True
+        self.closing = True
         self._server.close()
-        for task in list(self._reading):
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._idle_sweep is not None:
+            self._idle_sweep.cancel()
+        self._all_closed = asyncio.Event()
+        for link in list(self.links):
+            if not link.committing and link.transport is not None:
+                link.transport.close()
+        if self.links:
+            await self._all_closed.wait()
         await self._server.wait_closed()
         self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername")
-        codec = DC09Connection(key_for=self.key_for)
-        self.stats.connections += 1
-        try:
-            while not self._closing:
-                self._reading.add(task)
-                try:
-                    # asyncio.timeout, not wait_for: no extra task per read on a busy link.
-                    async with asyncio.timeout(self.idle_timeout):
-                        data = await reader.read(self.read_size)
-                except TimeoutError:
-                    log.info("closing idle DC-09 link from %s", peer)
-                    break
-                finally:
-                    self._reading.discard(task)
-                if not data:
-                    break
-                codec.receive_data(data)
-                if not await self._answer(codec, writer, peer):
-                    break
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("DC-09 link from %s dropped: %s", peer, exc)
-        except asyncio.CancelledError:
-            # Only cancelled while waiting for bytes (see stop): nothing is lost. Returning
-            # normally keeps asyncio's stream callback from logging a spurious error.
-            pass
-        finally:
-            self.stats.connections -= 1
-            self._connections.discard(task)
-            writer.close()
-
-    async def _answer(self, codec: DC09Connection, writer: asyncio.StreamWriter, peer: object) -> bool:
-        """Handle every complete frame now buffered; False when the link must be closed."""
-        while (event := codec.next_event()) is not NEED_DATA:
-            if isinstance(event, FrameRejected):
-                self.stats.record_rejection(event.reason)
-                log.warning(protocol_error(_peer(peer), event.reason, event.detail, event.raw))
-                if event.reply:
-                    writer.write(event.reply)
-                continue
-            assert isinstance(event, FrameReceived)
-            try:
-                await self.sink(event)
-            except Exception:  # noqa: BLE001 - no ACK, so the panel sends it again
-                log.exception("frame from %s not stored; not acknowledged", peer)
-                self.stats.store_failures += 1
-                return False
-            try:
-                ack = codec.ack(event.frame)
-            except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
-                log.error("stored frame from %s not acknowledged: %s", peer, exc)
-                continue
-            writer.write(ack)
-            self.stats.acked += 1
-        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -126,3 +127,19 @@ async def test_frame_not_stored_is_never_acked(runtime: Runtime) -> None:
     reply = await no_reply("127.0.0.1", port(runtime), frame, wait=2.0)
     assert reply == b""  # no ACK, and the link is closed so the panel retries
     assert runtime.stats.store_failures == 1 and runtime.stats.acked == 0
+
+
+async def test_idle_link_is_closed_and_a_busy_one_is_not(data_dir: Path) -> None:
+    config = Config(data_dir=data_dir, receiver=ReceiverConfig(tcp=["127.0.0.1:0"], idle_timeout=0.3))
+    running = Runtime(config)
+    await running.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.listeners[0].bound_port)
+        for n in range(4):  # a frame every 0.2 s keeps the link open past the timeout
+            writer.write(build_frame("NULL", f"{n + 1:04d}", account="1234", timestamp=utcnow()))
+            assert b'"ACK"' in await asyncio.wait_for(reader.readuntil(b"\r"), 2)
+            await asyncio.sleep(0.2)
+        assert await asyncio.wait_for(reader.read(100), 2) == b""  # then silence: closed by us
+        writer.close()
+    finally:
+        await running.stop()
