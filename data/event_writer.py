@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import aiosqlite
 
 from centinela.data.db import PRAGMAS, StoreError
 from centinela.data.records import EVENT_COLUMNS, EventRecord
-from centinela.data.timeutil import to_db, utcnow
+from centinela.data.timeutil import from_db, to_db, utcnow
 from centinela.receiver import catalog
 from centinela.receiver.classify import (
     SYSTEM_PROTOCOL,
@@ -115,16 +116,35 @@ def _content_key(signal: Signal) -> tuple[object, ...]:
             signal.qualifier, signal.zone, signal.user, signal.partition)
 
 
-def restored_codes(signal: Signal) -> tuple[str, ...]:
-    """Alarm codes this signal reports as back to normal (empty when it is not a restore)."""
-    family = family_of(signal.protocol)
-    if family is None or not signal.code:
+@lru_cache(maxsize=4096)
+def restored_codes_of(protocol: str, code: str | None, qualifier: str | None) -> tuple[str, ...]:
+    """Alarm codes an event reports as back to normal (empty when it is not a restore)."""
+    family = family_of(protocol)
+    if family is None or not code:
         return ()
     if family == "cid":
-        info = catalog.lookup("cid", signal.code)
-        if signal.qualifier != "3" or (info is not None and info.category in ("openclose", "access")):
+        info = catalog.lookup("cid", code)
+        if qualifier != "3" or (info is not None and info.category in ("openclose", "access")):
             return ()
-    return catalog.restored_codes(family, signal.code)
+    return catalog.restored_codes(family, code)
+
+
+def _record(event_id: int, row: tuple[object, ...]) -> EventRecord:
+    """The EventRecord of a row as _INSERT_EVENT wrote it (the same columns, in that order)."""
+    (received, protocol, raw, account, receiver, line, sequence, code, qualifier, zone, partition, user,
+     text, panel_time, priority, alarm_account_id, customer_id, customer_name, unknown, suspended,
+     status, resolution, resolved_at) = row
+    received_at = from_db(received)  # type: ignore[arg-type]
+    assert received_at is not None
+    return EventRecord(
+        id=event_id, received_at=received_at, protocol=protocol, raw=raw, account=account,  # type: ignore[arg-type]
+        receiver=receiver, line=line, sequence=sequence, code=code, qualifier=qualifier, zone=zone,  # type: ignore[arg-type]
+        partition=partition, user=user, text=text, panel_time=from_db(panel_time),  # type: ignore[arg-type]
+        priority=priority, alarm_account_id=alarm_account_id, customer_id=customer_id,  # type: ignore[arg-type]
+        customer_name=customer_name, unknown_account=bool(unknown), service_suspended=bool(suspended),  # type: ignore[arg-type]
+        status=status, taken_by=None, hold_until=None, resolution=resolution,  # type: ignore[arg-type]
+        resolved_at=received_at if resolved_at else None,
+    )
 
 
 class EventWriter:
@@ -309,9 +329,16 @@ class EventWriter:
         if rows:
             (previous_max,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
             db.executemany(_INSERT_EVENT, rows)
-            stored = self._events(db, "id > ? ORDER BY id", (previous_max,))
-            if len(stored) != len(rows):
-                raise StoreError(f"stored {len(stored)} events for {len(rows)} signals")
+            (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
+            if last_id - previous_max == len(rows):
+                # Inside our write lock new rows take max(rowid)+1, one after the other (SQLite's
+                # documented rowid choice), so the records are built from what we inserted
+                # instead of read back and parsed again.
+                stored = [_record(previous_max + 1 + n, row) for n, row in enumerate(rows)]
+            else:
+                stored = self._events(db, "id > ? ORDER BY id", (previous_max,))
+                if len(stored) != len(rows):
+                    raise StoreError(f"stored {len(stored)} events for {len(rows)} signals")
 
         updated_ids = self._apply_restores(db, stored)
         updated_ids |= self._mark_heard(db, heard)
@@ -376,7 +403,7 @@ class EventWriter:
         alarm an operator has taken gets a note instead, and stays theirs to close."""
         changed: set[int] = set()
         for event in stored:
-            codes = restored_codes(Signal(protocol=event.protocol, raw="", code=event.code, qualifier=event.qualifier))
+            codes = restored_codes_of(event.protocol, event.code, event.qualifier)
             if not codes:
                 continue
             # Codes never collide across families (3 digits, 2 letters, words), so the code alone
