@@ -190,7 +190,8 @@ def test_saved_receivers_replace_the_configured_ones_unless_bad() -> None:
     assert receivers_from_saved({}, configured) == configured
 
 
-ROUTER = RouterForm("Torre norte", "192.168.88.1", "", False, "centinela", "s3creto", "address-list", "morosos", "aviso")
+ROUTER = RouterForm("Torre norte", "192.168.88.1", "", False, "centinela", "s3creto", "address-list", "morosos",
+                    "aviso")
 
 
 def test_a_router_passes_the_router_clients_own_rules() -> None:
@@ -298,7 +299,7 @@ OPERATORS = [Operator(1, "ana", None, "admin", True), Operator(2, "beto", None, 
 )
 def test_changes_that_would_lock_everyone_out(username: str, change: dict[str, object], field: str, key: str) -> None:
     with pytest.raises(Invalid) as invalid:
-        check_operator_change(OPERATORS, "ana", username, **change)  # type: ignore[arg-type]
+        check_operator_change(OPERATORS, "ana", username, **change)
     assert errors_of(invalid) == {field: key}
 
 

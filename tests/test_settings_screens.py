@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import struct
+import time
 import wave
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TabbedContent
+from textual.widgets import Button, DataTable, Input, Label, Static, TabbedContent
 
 from centinela.config import Config
 from centinela.data.operators import Operator, add_operator, authenticate, set_role
@@ -33,8 +34,9 @@ ES = Texts("es")
 class SettingsApp(App[None]):
     """Opens the settings for ``operator`` and records what the app is told."""
 
-    def __init__(self, store: Store, operator: Operator, data_dir: Path) -> None:
+    def __init__(self, store: Store, operator: Operator, data_dir: Path, section: str = "prio") -> None:
         super().__init__()
+        self.section = section
         self.store = store
         self.operator = operator
         self.config = Config(data_dir=data_dir)
@@ -57,9 +59,9 @@ class SettingsApp(App[None]):
 
     def on_mount(self) -> None:
         self.opened = open_settings(self, self.operator, store=self.store, texts=ES, config=self.config,
-                                    hooks=self.hooks())
+                                    hooks=self.hooks(), section=self.section)
 
-    def notify(self, message: str, **kwargs: object) -> None:  # type: ignore[override]
+    def notify(self, message: str, **kwargs: object) -> None:
         self.notices.append(message)
         super().notify(message, **kwargs)  # type: ignore[arg-type]
 
@@ -71,21 +73,24 @@ async def admin(store: Store) -> Operator:
 
 
 @asynccontextmanager
-async def settings_open(store: Store, operator: Operator, data_dir: Path,
-                        size: tuple[int, int] = (80, 24)) -> AsyncIterator[tuple[SettingsApp, Pilot[None]]]:
-    app = SettingsApp(store, operator, data_dir)
+async def settings_open(
+    store: Store, operator: Operator, data_dir: Path, section: str = "prio", size: tuple[int, int] = (80, 24)
+) -> AsyncIterator[tuple[SettingsApp, Pilot[None]]]:
+    """The app with the settings open on ``section``'s tab (only that tab's form is built)."""
+    app = SettingsApp(store, operator, data_dir, section)
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.opened is False or app.screen.query("#prio-status"))
+        await until(pilot, lambda: app.opened is False or app.screen.query(f"#{section}-status"))
         await pilot.pause()
         yield app, pilot
 
 
 async def until(pilot: Pilot[None], done: Callable[[], object], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if done():
-            return
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            statuses = [str(status.content) for status in pilot.app.screen.query(".section-status").results(Static)]
+            raise AssertionError(f"timed out waiting; the status says {statuses}")
         await pilot.pause(0.02)
-    raise AssertionError("timed out waiting")
 
 
 async def show_tab(pilot: Pilot[None], prefix: str) -> None:
@@ -107,6 +112,14 @@ async def fill(pilot: Pilot[None], widget_id: str, text: str) -> None:
     field = pilot.app.screen.query_one(f"#{widget_id}", Input)
     field.focus()
     field.value = text
+
+
+async def press_button(pilot: Pilot[None], widget_id: str) -> None:
+    """Focus a button and press Enter on it (a button ignores a second press within 0.2 s)."""
+    button = pilot.app.screen.query_one(f"#{widget_id}", Button)
+    button.focus()
+    await until(pilot, lambda: not button.has_class("-active"))
+    await pilot.press("enter")
 
 
 def status(app: App[None], prefix: str) -> str:
@@ -191,7 +204,7 @@ async def test_a_bad_priority_is_refused_inline_and_a_good_one_applies_at_once(
         app.screen.query_one("#prio-table").focus()
         await pilot.press("down", "down", "down", "enter")  # level 4
         assert app.focused is app.screen.query_one("#prio-name_es")
-        await type_into(pilot, "prio-colour", "naranjita")
+        await type_into(pilot, "prio-colour", "rosa")
         app.screen.query_one("#prio-requires_ack").focus()
         await pilot.press("enter")  # untick: level 4 would no longer need taking
         await pilot.press("ctrl+s")
@@ -250,8 +263,7 @@ async def test_a_sound_file_is_decoded_before_it_is_copied_into_the_data_folder(
 
 
 async def test_code_overrides_are_added_and_removed(store: Store, admin: Operator, data_dir: Path) -> None:
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await show_tab(pilot, "codes")
+    async with settings_open(store, admin, data_dir, "codes") as (app, pilot):
         await fill(pilot, "codes-code", "999")
         await pilot.press("enter")
         assert field_error(app, "codes-code") == ES("settings.err.code_unknown", code="999", family="CID")
@@ -262,9 +274,8 @@ async def test_code_overrides_are_added_and_removed(store: Store, admin: Operato
         await pilot.press("ctrl+s")
         await until(pilot, lambda: status(app, "codes"))
         assert store.writer.rules.overrides == {("cid", "130"): 2}
-        assert app.screen.query_one("#codes-table").row_count == 1
-        app.screen.query_one("#codes-remove").focus()
-        await pilot.press("enter")
+        assert app.screen.query_one("#codes-table", DataTable).row_count == 1
+        await press_button(pilot, "codes-remove")
         await until(pilot, lambda: not store.writer.rules.overrides)
         assert status(app, "codes") == ES("settings.codes.removed")
         assert [action for _, action, _, _ in await audit_rows(store)] == ["code_override.set", "code_override.delete"]
@@ -274,8 +285,7 @@ async def test_code_overrides_are_added_and_removed(store: Store, admin: Operato
 
 
 async def test_billing_settings(store: Store, admin: Operator, data_dir: Path) -> None:
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await show_tab(pilot, "billing")
+    async with settings_open(store, admin, data_dir, "billing") as (app, pilot):
         assert app.screen.query_one("#billing-run_at", Input).value == "06:00"
         await fill(pilot, "billing-run_at", "25:00")
         await fill(pilot, "billing-default_grace_days", "8")
@@ -296,8 +306,7 @@ async def test_billing_settings(store: Store, admin: Operator, data_dir: Path) -
 
 
 async def test_receiver_endpoints_and_serial_ports(store: Store, admin: Operator, data_dir: Path) -> None:
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await show_tab(pilot, "recv")
+    async with settings_open(store, admin, data_dir, "recv") as (app, pilot):
         assert app.screen.query_one("#recv-tcp", Input).value == "0.0.0.0:12000"
         await fill(pilot, "recv-tcp", "0.0.0.0:12000, nowhere")
         await pilot.press("enter")
@@ -326,15 +335,13 @@ async def test_a_router_is_added_probed_disabled_and_its_password_never_shown(
     store: Store, admin: Operator, data_dir: Path
 ) -> None:
     with FakeRouterOS(username="centinela", password="clave-router") as router:
-        async with settings_open(store, admin, data_dir) as (app, pilot):
-            await show_tab(pilot, "routers")
+        async with settings_open(store, admin, data_dir, "routers") as (app, pilot):
             await fill(pilot, "routers-name", "Torre norte")
             await fill(pilot, "routers-host", router.host)
             await fill(pilot, "routers-port", str(router.port))
             await fill(pilot, "routers-username", "centinela")
             await fill(pilot, "routers-password", "clave-router")
-            app.screen.query_one("#routers-test").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "routers-test")
             await until(pilot, lambda: status(app, "routers").startswith("OK"))
             assert status(app, "routers") == ES("settings.routers.probe_ok", suspended=0, noticed=0)
             await pilot.press("ctrl+s")
@@ -350,23 +357,19 @@ async def test_a_router_is_added_probed_disabled_and_its_password_never_shown(
             await pilot.press("enter")  # edit it: the password field stays empty
             assert app.screen.query_one("#routers-password", Input).value == ""
             await fill(pilot, "routers-list_name", "cortados")
-            app.screen.query_one("#routers-test").focus()
-            await pilot.press("enter")  # tests with the stored password
+            await press_button(pilot, "routers-test")  # tests with the stored password
             await until(pilot, lambda: status(app, "routers").startswith("OK"))
             await fill(pilot, "routers-password", "otra-clave")
-            app.screen.query_one("#routers-test").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "routers-test")
             await until(pilot, lambda: status(app, "routers").startswith("Error"))
             assert "refused the login" in status(app, "routers")
 
-            app.screen.query_one("#routers-toggle").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "routers-toggle")
             await until(pilot, lambda: len(app.calls) == 2)
             async with store.reader.execute("SELECT enabled, password, list_name FROM routers") as cur:
                 assert await cur.fetchall() == [(0, "clave-router", "morosos")], "a test saves nothing"
 
-            app.screen.query_one("#routers-new").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "routers-new")
             await fill(pilot, "routers-name", "Torre norte")
             await fill(pilot, "routers-host", "10.0.0.2")
             await fill(pilot, "routers-username", "admin")
@@ -381,19 +384,16 @@ async def test_a_router_is_added_probed_disabled_and_its_password_never_shown(
 async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin: Operator, data_dir: Path) -> None:
     with FakeOdoo() as odoo:
         odoo.add_user("centinela", api_keys=["clave-api"], uid=7)
-        async with settings_open(store, admin, data_dir) as (app, pilot):
-            await show_tab(pilot, "odoo")
+        async with settings_open(store, admin, data_dir, "odoo") as (app, pilot):
             await fill(pilot, "odoo-url", odoo.url)
             await fill(pilot, "odoo-database", odoo.database)
             await fill(pilot, "odoo-user", "centinela")
             await fill(pilot, "odoo-secret", "clave-mala")
-            app.screen.query_one("#odoo-test").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "odoo-test")
             await until(pilot, lambda: status(app, "odoo") and "…" not in status(app, "odoo"))
             assert status(app, "odoo").startswith("Credenciales o base de datos rechazadas")
             await fill(pilot, "odoo-secret", "clave-api")
-            app.screen.query_one("#odoo-test").focus()
-            await pilot.press("enter")
+            await press_button(pilot, "odoo-test")
             await until(pilot, lambda: status(app, "odoo").startswith("OK"))
             assert status(app, "odoo") == ES("settings.odoo.test_ok", version="18.0", uid=7)
             app.screen.query_one("#odoo-enabled").focus()
@@ -406,10 +406,8 @@ async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin
             secret_audit = [detail for _, _, entity, detail in await audit_rows(store) if entity == "odoo.secret"]
             assert secret_audit == [None]
         odoo.stop()
-        async with settings_open(store, admin, data_dir) as (app, pilot):
-            await show_tab(pilot, "odoo")
-            app.screen.query_one("#odoo-test").focus()
-            await pilot.press("enter")  # the stored key, to a server that is gone
+        async with settings_open(store, admin, data_dir, "odoo") as (app, pilot):
+            await press_button(pilot, "odoo-test")  # the stored key, to a server that is gone
             await until(pilot, lambda: status(app, "odoo").startswith("Odoo no responde"))
 
 
@@ -417,8 +415,7 @@ async def test_odoo_settings_saved_and_the_connection_tested(store: Store, admin
 
 
 async def test_operators_added_reset_and_protected(store: Store, admin: Operator, data_dir: Path) -> None:
-    async with settings_open(store, admin, data_dir) as (app, pilot):
-        await show_tab(pilot, "ops")
+    async with settings_open(store, admin, data_dir, "ops") as (app, pilot):
         await fill(pilot, "ops-username", "beto")
         await fill(pilot, "ops-full_name", "Beto Operador")
         await fill(pilot, "ops-password", "clave-de-beto")
@@ -439,8 +436,7 @@ async def test_operators_added_reset_and_protected(store: Store, admin: Operator
         table = app.screen.query_one("#ops-table")
         table.focus()
         await pilot.press("home", "enter")  # ana, the only admin
-        app.screen.query_one("#ops-active").focus()
-        await pilot.press("enter")
+        await press_button(pilot, "ops-active")
         assert field_error(app, "ops-active") == ES("settings.err.self_disable")
         app.screen.query_one("#ops-role").focus()
         await pilot.press("enter", "up", "enter")  # Operador
@@ -452,9 +448,14 @@ async def test_operators_added_reset_and_protected(store: Store, admin: Operator
         assert actions == [("ana", "operator.add", "beto"), ("ana", "operator.password_reset", "beto")]
 
 
-async def test_the_screen_works_at_a_wall_screen_size(store: Store, admin: Operator, data_dir: Path) -> None:
+async def test_every_tab_fits_a_wall_screen_and_shows_only_catalogue_texts(
+    store: Store, admin: Operator, data_dir: Path
+) -> None:
     async with settings_open(store, admin, data_dir, size=(160, 48)) as (app, pilot):
-        for prefix in ("prio", "routers"):
+        for prefix in ("prio", "codes", "billing", "recv", "routers", "odoo", "ops"):
             await show_tab(pilot, prefix)
             section = app.screen.query_one(f"#{prefix}-section")
             assert section.region.width == 160 and section.region.height > 30
+            shown = [str(label.content) for label in section.query(Label)]
+            shown += [str(button.label) for button in section.query(Button)]
+            assert shown and not [text for text in shown if text.startswith("settings.")], "a text key is missing"
