@@ -24,7 +24,7 @@ from centinela.data.billing_store import (
 )
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import from_db, to_db, utcnow
-from centinela.receiver.classify import AccountMatch, match_account, normalize_account
+from centinela.receiver.classify import AccountMatch, index_candidates, match_account, normalize_account
 
 NOTES_SHOWN = 20
 """Newest notes the card loads; older ones stay in the table."""
@@ -212,7 +212,7 @@ async def _account_id_for(db: aiosqlite.Connection, event: EventRecord) -> int |
     ) as cur:
         rows = await cur.fetchall()
     candidates = [AccountMatch(row[0], row[1], row[2], row[3], None, None, None) for row in rows]
-    found = match_account(candidates, event.account, event.receiver, event.line)
+    found = match_account(index_candidates(candidates), event.account, event.receiver, event.line)
     return found.alarm_account_id if found else None
 
 

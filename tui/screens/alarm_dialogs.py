@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,6 +16,8 @@ from textual.widgets.option_list import Option
 from centinela.data.alarm_actions import RESOLUTIONS
 from centinela.tui.texts import Texts
 
+ResultT = TypeVar("ResultT")
+
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 70; max-width: 100%; height: auto; max-height: 100%;
@@ -26,16 +29,24 @@ DIALOG_CSS = """
 """
 
 
-class NoteDialog(ModalScreen[str | None]):
-    """Dismisses with the note text, or None when cancelled."""
+class _Dialog(ModalScreen[ResultT | None]):
+    """A titled dialog in the operator's language; Escape dismisses it with None."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="NoteDialog")
     BINDINGS = [Binding("escape", "cancel", show=False)]
 
     def __init__(self, texts: Texts, title: str) -> None:
         super().__init__()
         self.texts = texts
         self.title_text = title
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NoteDialog(_Dialog[str]):
+    """Dismisses with the note text, or None when cancelled."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="NoteDialog")
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -48,9 +59,6 @@ class NoteDialog(ModalScreen[str | None]):
         if event.value.strip():
             self.dismiss(event.value.strip())
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
 
 @dataclass(frozen=True, slots=True)
 class ResolveChoice:
@@ -58,16 +66,10 @@ class ResolveChoice:
     note: str | None
 
 
-class ResolveDialog(ModalScreen[ResolveChoice | None]):
+class ResolveDialog(_Dialog[ResolveChoice]):
     """Pick a resolution code (arrows + Enter), add an optional note, confirm."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + "ResolveDialog OptionList { height: auto; max-height: 8; }"
-    BINDINGS = [Binding("escape", "cancel", show=False)]
-
-    def __init__(self, texts: Texts, title: str) -> None:
-        super().__init__()
-        self.texts = texts
-        self.title_text = title
 
     def compose(self) -> ComposeResult:
         lang = self.texts.language
@@ -99,7 +101,7 @@ class ResolveDialog(ModalScreen[ResolveChoice | None]):
         self.dismiss(ResolveChoice(str(option.id), note))
 
     @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
+    def _cancel_pressed(self) -> None:
         self.dismiss(None)
 
 
@@ -117,14 +119,8 @@ def parse_minutes(text: str) -> int | None:
     return minutes if 1 <= minutes <= 1440 else None
 
 
-class HoldDialog(ModalScreen[HoldChoice | None]):
+class HoldDialog(_Dialog[HoldChoice]):
     DEFAULT_CSS = DIALOG_CSS.format(name="HoldDialog")
-    BINDINGS = [Binding("escape", "cancel", show=False)]
-
-    def __init__(self, texts: Texts, title: str) -> None:
-        super().__init__()
-        self.texts = texts
-        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -141,6 +137,3 @@ class HoldDialog(ModalScreen[HoldChoice | None]):
             self.query_one("#minutes", Input).focus()
             return
         self.dismiss(HoldChoice(minutes, self.query_one("#note", Input).value.strip() or None))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
