@@ -14,6 +14,7 @@ from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
 from centinela.data.records import EventRecord
 from centinela.data.store import Store
+from centinela.data.odoo_sync import SyncWorker, read_sync_status
 from centinela.data.ownership import ReceiverLock
 from centinela.data.settings import settings_with_prefix
 from centinela.data.settings_rules import receivers_from_saved
@@ -33,6 +34,7 @@ Listener = TcpListener | UdpListener | SerialListener
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_SECONDS = 2.0
+SYNC_STATUS_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class Runtime:
     feed: ChangeFeed | None = None
     lock: ReceiverLock | None = None
     takeover_interval: float = 2.0
+    sync: SyncWorker | None = None
+    _sync_bar: tuple[str, int] = ("off", 0)
     fixed_listeners: bool = False
     """Listen options came from the command line: saved listener settings do not apply."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -66,6 +70,7 @@ class Runtime:
         self.feed.settings_listeners.append(self._settings_changed)
         self.lock = ReceiverLock(self.config.data_dir)
         self._spawn(self.feed.run(), "change-feed")
+        self._spawn(self._watch_sync(), "sync-state")
         if self.lock.try_acquire():
             await self._become_owner()
         else:
@@ -75,7 +80,19 @@ class Runtime:
 
     def sync_state(self) -> tuple[str, int]:
         """Odoo sync for the status bar: ("off" | "ok" | "backlog" | "down", items queued)."""
-        return ("off", 0)
+        if self.sync is not None:
+            return self.sync.status.bar
+        return self._sync_bar
+
+    async def _watch_sync(self) -> None:
+        """A console that does not run the sync reads how it goes from the store."""
+        assert self.store is not None
+        while self.sync is None:
+            try:
+                self._sync_bar = (await read_sync_status(self.store)).bar
+            except Exception:  # noqa: BLE001 - the status bar can wait for the next try
+                log.exception("could not read the Odoo sync state")
+            await asyncio.sleep(SYNC_STATUS_SECONDS)
 
     @property
     def is_owner(self) -> bool:
@@ -98,6 +115,8 @@ class Runtime:
         await self._start_listeners()
         self._spawn(self._supervise(), "supervision")
         self._spawn(self._follow_keys(), "account-keys")
+        self.sync = SyncWorker(self.store, self.config)
+        self._spawn(self.sync.run(), "odoo-sync")
         if self.demo:
             await self._start_demo()
 
@@ -133,6 +152,8 @@ class Runtime:
             await self.store.writer.load_rules(self.store.reader)
         if "receivers" in kinds:
             await self.reload_receivers()
+        if "odoo" in kinds and self.sync is not None:
+            self.sync.wake()
 
     async def reload_receivers(self) -> None:
         """Apply listener settings an admin changed, without restarting the console."""

@@ -74,8 +74,7 @@ async def _sync(config: Config, *, once: bool) -> int:
     store = await Store.open(config.data_dir)
     try:
         if not lock.try_acquire():
-            owner = lock.owner()
-            raise _Refused(f"another process syncs this data folder ({owner.describe() if owner else 'unknown'})")
+            raise _Refused(lock.holder())
         worker = SyncWorker(store, config, lock=lock)
 
         def show(report: SyncReport) -> None:

@@ -307,13 +307,13 @@ class ContractMap:
     name: str
     model: str
     partner: str  # Many2one to res.partner
-    ref: Source
-    lifecycle: Source  # -> "draft" | "active" | "cancelled"
-    price: Source | LinesTotal
-    currency: Source
+    ref: Text | FirstOf
+    lifecycle: Choice  # -> "draft" | "active" | "cancelled"
+    price: Amount | LinesTotal
+    currency: Related
     cycle: Recurrence
-    period_start: Source
-    period_end: Source | None = None  # None: the end follows from start, anchor day and cycle
+    period_start: Day
+    period_end: Day | None = None  # None: the end follows from start, anchor day and cycle
     columns: Mapping[str, Source] = field(default_factory=dict)  # written on every pull
     on_create: Mapping[str, Source] = field(default_factory=dict)  # only for a contract new to us
     domain: tuple[Any, ...] = ()
@@ -333,8 +333,6 @@ class ContractMap:
         return tuple(dict.fromkeys(names))
 
 
-_STREET = ("street", "street2")
-
 PARTNERS = ModelMap(
     model="res.partner",
     # Odoo counts a partner as a customer once it has a sale or an invoice; a contract's partner
@@ -348,7 +346,7 @@ PARTNERS = ModelMap(
         "email": Text("email"),
         "phone": Text("phone"),
         "mobile": Text("mobile"),
-        "address": Join(_STREET),
+        "address": Join(("street", "street2")),
         "city": Text("city"),
         "notes": Html("comment"),
     },
@@ -373,14 +371,13 @@ PAYMENTS = ModelMap(
 
 # Customer invoices: the pull keeps the ones we pushed current (state and what is left to pay).
 # A posted invoice with nothing left to pay is "paid" for us.
+INVOICE_STATE = Choice("state", {"draft": "draft", "posted": "posted", "cancel": "cancelled"}, default="posted")
+INVOICE_RESIDUAL = Amount("amount_residual")
 INVOICES = ModelMap(
     model="account.move",
     domain=(("move_type", "=", "out_invoice"),),
     partner="partner_id",
-    columns={
-        "state": Choice("state", {"draft": "draft", "posted": "posted", "cancel": "cancelled"}, default="posted"),
-        "residual": Amount("amount_residual"),
-    },
+    columns={"state": INVOICE_STATE, "residual": INVOICE_RESIDUAL},
 )
 
 _MONTHLY_CYCLES = {cycle.value: cycle.months for cycle in Cycle}

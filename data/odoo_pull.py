@@ -35,10 +35,13 @@ from decimal import Decimal
 from typing import Any
 
 import aiosqlite
+
 from centinela.billing.money import round_money
 from centinela.billing.periods import Cycle, period_starting
 from centinela.data.odoo_link import OdooLink, chunks
 from centinela.data.odoo_mappings import (
+    INVOICE_RESIDUAL,
+    INVOICE_STATE,
     INVOICES,
     PARTNERS,
     PAYMENTS,
@@ -73,10 +76,6 @@ class PullCounts:
     payments: int = 0
     removed: int = 0  # records found deleted in Odoo
     unbillable: int = 0  # contracts whose cycle is not one we bill in
-
-    def add(self, other: PullCounts) -> None:
-        for name in PullCounts.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 # -- pure parts: what a record becomes ------------------------------------------------------------
@@ -182,7 +181,7 @@ def contract_from_record(
         price = mapping.price.value(record)
     recurrence = mapping.cycle
     holder = holders.get(many2one_id(record, recurrence.via) or 0) if recurrence.via else record
-    archived = bool(mapping.archive_flag) and record.get(mapping.archive_flag) is False
+    archived = mapping.archive_flag is not None and record.get(mapping.archive_flag) is False
     return RemoteContract(
         odoo_id=int(record["id"]),
         partner_id=many2one_id(record, mapping.partner),
@@ -242,10 +241,11 @@ async def _stamp_cursor(db: aiosqlite.Connection, model: str, column: str, at: d
 
 async def _note_archived(db: aiosqlite.Connection, model: str, archived: Iterable[int], present: Iterable[int],
                          at: datetime) -> None:
+    stamp = to_db(at)
     await db.executemany(
         "INSERT INTO odoo_removed (model, odoo_id, how, noticed_at) VALUES (?, ?, 'archived', ?)"
         " ON CONFLICT (model, odoo_id) DO NOTHING",
-        [(model, odoo_id, to_db(at)) for odoo_id in archived],
+        [(model, odoo_id, stamp) for odoo_id in archived],
     )
     await db.executemany(
         "DELETE FROM odoo_removed WHERE model = ? AND odoo_id = ? AND how = 'archived'",
@@ -286,18 +286,21 @@ async def _free_refs(db: aiosqlite.Connection, table: str, wanted: Mapping[int, 
 
 async def upsert_customers(db: aiosqlite.Connection, rows: Sequence[OdooRecord], at: datetime) -> None:
     columns = list(PARTNERS.columns)
-    values = {int(row["id"]): {column: PARTNERS.columns[column].value(row) for column in columns} for row in rows}
+    values: dict[int, dict[str, Any]] = {
+        int(row["id"]): {column: PARTNERS.columns[column].value(row) for column in columns} for row in rows
+    }
     refs = await _free_refs(db, "customers", {odoo_id: value["ref"] for odoo_id, value in values.items()})
     for odoo_id, value in values.items():
         value["ref"] = refs[odoo_id]
         value["name"] = value["name"] or f"Odoo #{odoo_id}"
     active = {int(row["id"]): row.get("active") is not False for row in rows}
     names = ", ".join(columns)
+    stamp = to_db(at)
     await db.executemany(
         f"INSERT INTO customers (odoo_id, {names}, active, updated_at) VALUES (?, {', '.join('?' * len(columns))}, ?, ?)"
         f" ON CONFLICT (odoo_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)},"
         " active = excluded.active, updated_at = excluded.updated_at",
-        [(odoo_id, *(value[c] for c in columns), int(active[odoo_id]), to_db(at)) for odoo_id, value in values.items()],
+        [(odoo_id, *(value[c] for c in columns), int(active[odoo_id]), stamp) for odoo_id, value in values.items()],
     )
     await _note_archived(db, PARTNERS.model, [i for i, on in active.items() if not on],
                          [i for i, on in active.items() if on], at)
@@ -323,6 +326,10 @@ async def upsert_contracts(
 ) -> None:
     """``customers``: Odoo partner id -> our customer id; contracts of an unknown partner are skipped."""
     placed = [contract for contract in contracts if contract.partner_id in customers]
+    if len(placed) < len(contracts):
+        orphans = [contract.odoo_id for contract in contracts if contract.partner_id not in customers]
+        log.warning("%d %s record(s) skipped: their partner is not in Odoo (e.g. #%d)",
+                    len(orphans), mapping.model, orphans[0])
     local = await _local_contracts(db, mapping.model, [contract.odoo_id for contract in placed])
     refs = await _free_refs(db, "contracts", {contract.odoo_id: contract.ref for contract in placed}, "odoo_id")
     extra = list(mapping.columns)
@@ -333,6 +340,7 @@ async def upsert_contracts(
     updated = [column for column in columns if column not in ("odoo_model", "odoo_id", "state_changed_at",
                                                                "state_reason", *once)]
     rows = []
+    stamp = to_db(at)
     for contract in placed:
         mine = local.get(contract.odoo_id)
         start, end, anchor = merged_period(mine, contract)
@@ -342,10 +350,10 @@ async def upsert_contracts(
             mapping.model, contract.odoo_id, customers[contract.partner_id],  # type: ignore[index]  # filtered above
             refs[contract.odoo_id], money_text(contract.price, contract.currency), contract.currency,
             contract.cycle.value if contract.cycle else None, anchor, _day_text(start), _day_text(end), state,
-            to_db(at), reason,
+            stamp, reason,
             *(_sql_value(contract.columns[column]) for column in extra),
             *(_sql_value(contract.on_create[column]) for column in once),
-            to_db(at),
+            stamp,
         ))
     assignments = [f"{column} = excluded.{column}" for column in updated]
     # The reason and time of a state change are kept unless this pull changes the state.
@@ -375,8 +383,8 @@ async def update_invoices(db: aiosqlite.Connection, rows: Sequence[OdooRecord]) 
         updates = []
         for invoice_id, odoo_id, currency, state, residual in local:
             row = by_id[int(odoo_id)]
-            new_residual = money_text(INVOICES.columns["residual"].value(row), currency) or residual
-            new_state = INVOICES.columns["state"].value(row)
+            new_residual = money_text(INVOICE_RESIDUAL.value(row), currency) or residual
+            new_state = INVOICE_STATE.value(row)
             if new_state == "posted" and Decimal(new_residual) == 0:
                 new_state = "paid"
             if (new_state, new_residual) != (state, residual):
@@ -389,15 +397,16 @@ async def update_invoices(db: aiosqlite.Connection, rows: Sequence[OdooRecord]) 
 async def upsert_payments(db: aiosqlite.Connection, rows: Sequence[OdooRecord], customers: Mapping[int, int]) -> None:
     columns = list(PAYMENTS.columns)
     assert PAYMENTS.wanted is not None and PAYMENTS.partner is not None
-    received, dropped = [], []
+    received: list[OdooRecord] = []
+    dropped: list[OdooRecord] = []
     for row in rows:
         partner = many2one_id(row, PAYMENTS.partner)
         wanted = PAYMENTS.wanted.value(row) is not None and partner in customers
         (received if wanted else dropped).append(row)
     values = []
     for row in received:
-        value = {column: PAYMENTS.columns[column].value(row) for column in columns}
-        value["amount"] = money_text(value["amount"], value["currency"])
+        value: dict[str, Any] = {column: PAYMENTS.columns[column].value(row) for column in columns}
+        value["amount"] = money_text(value["amount"], value["currency"])  # Amount and Related sources
         values.append((int(row["id"]), customers[many2one_id(row, PAYMENTS.partner)],  # type: ignore[index]
                        *(_sql_value(value[column]) for column in columns)))
     # settled = 1: Odoo has applied what it reconciled to the residuals we pull (see module doc).
@@ -514,22 +523,23 @@ class Puller:
         if not gone:
             return
         log.info("%d %s record(s) were deleted in Odoo", len(gone), model)
+        stamp = to_db(at)
         if model == PAYMENTS.model:
             await db.executemany("DELETE FROM payments WHERE odoo_id = ?", [(odoo_id,) for odoo_id in gone])
             return
         await db.executemany(
             "INSERT INTO odoo_removed (model, odoo_id, how, noticed_at) VALUES (?, ?, 'deleted', ?)"
             " ON CONFLICT (model, odoo_id) DO UPDATE SET how = 'deleted', noticed_at = excluded.noticed_at",
-            [(model, odoo_id, to_db(at)) for odoo_id in gone],
+            [(model, odoo_id, stamp) for odoo_id in gone],
         )
         if model == PARTNERS.model:
             await db.executemany("UPDATE customers SET active = 0, updated_at = ? WHERE odoo_id = ?",
-                                 [(to_db(at), odoo_id) for odoo_id in gone])
+                                 [(stamp, odoo_id) for odoo_id in gone])
         else:
             await db.executemany(
                 "UPDATE contracts SET state = 'cancelled', state_changed_at = ?, state_reason = 'odoo: deleted',"
                 " updated_at = ? WHERE odoo_model = ? AND odoo_id = ? AND state <> 'cancelled'",
-                [(to_db(at), to_db(at), model, odoo_id) for odoo_id in gone],
+                [(stamp, stamp, model, odoo_id) for odoo_id in gone],
             )
 
     # -- incremental reading ---------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiosqlite
+
 from centinela.data import alarm_actions, outbox
 from centinela.data.alarm_actions import RESOLUTIONS
 from centinela.data.odoo_gateway import OdooRejected
@@ -235,43 +236,40 @@ class Pusher:
         return [outcomes[item.id] for item in items]
 
     async def _create_and_post(self, ready: Mapping[int, tuple[_Invoice, dict[str, Any]]]) -> dict[int, Outcome]:
-        numbers = sorted({invoice.number for invoice, _ in ready.values() if invoice.number})
+        """Find, create and post the invoices of ``ready`` (item id -> invoice, Odoo values). An
+        invoice is known to Odoo by (number, partner); two items of one invoice create it once."""
+        key_of = {item_id: (invoice.number, invoice.partner_id) for item_id, (invoice, _) in ready.items()}
+        numbers = sorted({number for number, _ in key_of.values() if number})
         found = await self.link.search_read(
             "account.move", [("move_type", "=", "out_invoice"), ("ref", "in", numbers)], ["ref", "partner_id", "state"]
         )
-        existing = {(row["ref"], many2one_id(row, "partner_id")): row for row in found}
-        outcomes: dict[int, Outcome] = {}
-        moves: dict[int, tuple[int, str]] = {}  # item id -> Odoo id, state
-        to_create = []
-        for item_id, (invoice, vals) in ready.items():
-            row = existing.get((invoice.number, invoice.partner_id))
-            if row is not None:
-                moves[item_id] = (int(row["id"]), str(row["state"]))
-            else:
-                to_create.append((item_id, vals))
-        created = await self._each_or_all(
-            [vals for _, vals in to_create], lambda batch: self.link.create("account.move", batch)
-        )
-        for (item_id, _), result in zip(to_create, created, strict=True):
+        moves = {(row["ref"], many2one_id(row, "partner_id")): (int(row["id"]), str(row["state"])) for row in found}
+        to_create = {key_of[item_id]: vals for item_id, (_, vals) in ready.items() if key_of[item_id] not in moves}
+        refused: dict[tuple[str | None, int | None], str] = {}
+        created = await self._each_or_all(list(to_create.values()), lambda batch: self.link.create("account.move", batch))
+        for key, result in zip(to_create, created, strict=True):
             if isinstance(result, OdooRejected):
-                outcomes[item_id] = Outcome(item_id, str(result))
+                refused[key] = str(result)
             else:
-                moves[item_id] = (result, "draft")
-        drafts = [(item_id, odoo_id) for item_id, (odoo_id, state) in moves.items() if state == "draft"]
+                moves[key] = (result, "draft")
+        ours = set(key_of.values())
+        drafts = [(key, odoo_id) for key, (odoo_id, state) in moves.items() if state == "draft" and key in ours]
 
         async def post(ids: list[int]) -> list[int]:
             await self.link.call("account.move", "action_post", ids)
             return ids
 
         posted = await self._each_or_all([odoo_id for _, odoo_id in drafts], post)
-        refused = {item_id: result for (item_id, _), result in zip(drafts, posted, strict=True)
-                   if isinstance(result, OdooRejected)}
-        for item_id, (odoo_id, _) in moves.items():
-            invoice = ready[item_id][0]
-            if item_id in refused:
-                outcomes[item_id] = Outcome(item_id, f"Odoo draft #{odoo_id} not posted: {refused[item_id]}")
+        for (key, odoo_id), result in zip(drafts, posted, strict=True):
+            if isinstance(result, OdooRejected):
+                refused[key] = f"Odoo draft #{odoo_id} not posted: {result}"
+        outcomes: dict[int, Outcome] = {}
+        for item_id, (invoice, _) in ready.items():
+            key = key_of[item_id]
+            if key in refused:
+                outcomes[item_id] = Outcome(item_id, refused[key])
             else:
-                outcomes[item_id] = Outcome(item_id, invoice=(invoice.id, odoo_id))
+                outcomes[item_id] = Outcome(item_id, invoice=(invoice.id, moves[key][0]))
         return outcomes
 
     @staticmethod
@@ -420,7 +418,9 @@ class Pusher:
             " LEFT JOIN alarm_accounts a ON a.id = e.alarm_account_id WHERE e.id = ?",
             (event_id,),
         ) as cur:
-            partner, name, account, location, latitude, longitude, instructions = await cur.fetchone()
+            found = await cur.fetchone()
+        assert found is not None  # the event was just read
+        partner, name, account, location, latitude, longitude, instructions = found
         where = ", ".join(part for part in (location, f"{latitude}, {longitude}" if latitude is not None else None)
                           if part)
         return event, {"partner": partner, "customer": name or event.customer_name, "account": account or event.account,

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Literal
 
 import aiosqlite
+
+from centinela.config import Config
 from centinela.data import outbox
 from centinela.data.audit import audit
 from centinela.data.odoo_gateway import (
@@ -51,18 +53,16 @@ from centinela.data.odoo_gateway import (
     open_gateway,
 )
 from centinela.data.odoo_link import OdooLink
-from centinela.data.odoo_mappings import CONTRACT_MAPS
+from centinela.data.odoo_mappings import CONTRACT_MAPS, PARTNERS, PAYMENTS
 from centinela.data.odoo_pull import BATCH_SIZE, PullCounts, Puller
 from centinela.data.odoo_push import Outcome, Pusher, batchable
 from centinela.data.outbox import OutboxItem
-from centinela.data.ownership import Owner, ReceiverLock
+from centinela.data.ownership import ReceiverLock
 from centinela.data.pubsub import Hub
 from centinela.data.settings import settings_with_prefix
 from centinela.data.settings_rules import odoo_from_saved
 from centinela.data.store import Store
 from centinela.data.timeutil import from_db, to_db, utcnow
-
-from centinela.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,11 @@ class SyncLock(ReceiverLock):
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
         self.path = data_dir / SYNC_LOCK_FILENAME
+
+    def holder(self) -> str:
+        """Who holds the lock, said for a person."""
+        owner = self.owner()
+        return f"another process syncs this data folder ({owner.describe() if owner else 'unknown'})"
 
 
 class SyncOff(Exception):
@@ -248,9 +253,8 @@ class SyncWorker:
         """Sync until cancelled; stands by while another process syncs this data folder.
         ``on_cycle`` hears each cycle's report (the shell command prints it)."""
         while not self.lock.try_acquire():
-            owner = self.lock.owner()
             await self._publish(replace(await read_sync_status(self.store), link="standby",
-                                        last_error=_owner_text(owner)))
+                                        last_error=self.lock.holder()))
             await self._sleep(self.interval)
         try:
             while True:
@@ -258,7 +262,7 @@ class SyncWorker:
                     report = await self.sync_once()
                     if on_cycle is not None:
                         on_cycle(report)
-                except Exception:
+                except Exception:  # noqa: BLE001 - the worker must outlive one failed cycle
                     log.exception("Odoo sync cycle failed")
                     self._failures += 1
                 await self._sleep(self._next_wait())
@@ -346,7 +350,7 @@ class SyncWorker:
         if last is None:
             # The first pull brought everything there is: nothing can have been deleted since.
             async with self.store.transaction() as db:
-                for model in ("res.partner", session.puller.contracts.model, "account.payment"):
+                for model in (PARTNERS.model, session.puller.contracts.model, PAYMENTS.model):
                     await db.execute(
                         "INSERT INTO odoo_cursors (model, checked_at) VALUES (?, ?)"
                         " ON CONFLICT (model) DO UPDATE SET checked_at = coalesce(checked_at, excluded.checked_at)",
@@ -414,7 +418,7 @@ class SyncWorker:
                 raise
             except OdooError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a bug with one item must not stop the queue
                 log.exception("pushing outbox item %d failed", group[0].id)
                 outcomes = [Outcome(group[0].id, f"internal error: {exc!r}")]
             done, refused = await self._settle(outcomes)
@@ -424,8 +428,8 @@ class SyncWorker:
         async with self.store.reader.execute(
             "SELECT min(id) FROM outbox WHERE state = 'pending' AND target = 'odoo'"
         ) as cur:
-            (head,) = await cur.fetchone()
-        return head
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     async def _settle(self, outcomes: Sequence[Outcome]) -> tuple[int, int]:
         async with self.store.transaction() as db:
@@ -444,6 +448,12 @@ class SyncWorker:
 
     async def _record(self, link: Link, *, version: str | None = None, success: bool = False,
                       error: str | None = None) -> None:
+        if success or (link, error) != (self._status.link, self._status.last_error):
+            await self._write_state(link, version, success, error)
+        # else the same failure again (Odoo off for weeks): nothing new to write, but the backlog moves
+        await self._publish(await read_sync_status(self.store))
+
+    async def _write_state(self, link: Link, version: str | None, success: bool, error: str | None) -> None:
         now = to_db(self.clock())
         async with self.store.transaction() as db:
             await db.execute(
@@ -455,7 +465,6 @@ class SyncWorker:
                 " last_error_at = coalesce(excluded.last_error_at, last_error_at), updated_at = excluded.updated_at",
                 (link, version, now if success else None, error, None if error is None else now, now),
             )
-        await self._publish(await read_sync_status(self.store))
 
     async def _publish(self, status: SyncStatus) -> None:
         self._status = status
@@ -473,7 +482,3 @@ def _leading_group(items: Sequence[OutboxItem]) -> list[OutboxItem]:
             break
         group.append(item)
     return group
-
-
-def _owner_text(owner: Owner | None) -> str:
-    return f"another process syncs this data folder ({owner.describe() if owner else 'unknown'})"

@@ -8,19 +8,51 @@ state a new invoice starts in).
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import aiosqlite
+
+from centinela.data import outbox
 from centinela.data.settings import set_setting
 from centinela.data.store import Store
+from centinela.data.timeutil import to_db
 from tests.fake_odoo import USER_ERROR, FakeFault, FakeOdoo
 
 API_KEY = "5ec7e1c0ffee5ec7e1c0ffee5ec7e1c0ffee5ec7"
 SYNC_USER = "sync"
 FSM_PROJECT = "Servicio técnico"
 PERIOD = ("2026-11-01", "2026-11-30")
+
+
+def _fields(kinds: str) -> dict[str, str]:
+    """``"name:char partner_id:many2one"`` -> {"name": "char", "partner_id": "many2one"}."""
+    return dict(pair.split(":") for pair in kinds.split())
+
+
+# The fields of the models the sync reads and writes, as Odoo 18 (and the seed company's module)
+# declares them: a field name the sync gets wrong is an error, as on a real server.
+MODELS: dict[str, dict[str, str]] = {
+    "res.partner": _fields("name:char ref:char vat:char email:char phone:char mobile:char street:char street2:char"
+                           " city:char comment:html customer_rank:integer active:boolean"),
+    "centinela.subscription": _fields(
+        "name:char partner_id:many2one service_kind:selection price:float currency_id:many2one"
+        " billing_cycle:selection current_period_start:date current_period_end:date grace_days:integer"
+        " state:selection active:boolean date_start:date date_end:date"),
+    "account.move": _fields(
+        "name:char move_type:selection partner_id:many2one ref:char payment_reference:char invoice_origin:char"
+        " invoice_date:date invoice_date_due:date invoice_payment_term_id:many2one currency_id:many2one"
+        " invoice_line_ids:one2many state:selection payment_state:selection amount_total:monetary"
+        " amount_residual:monetary"),
+    "account.payment": _fields(  # Odoo 18: "memo", no "ref"
+        "name:char partner_id:many2one amount:monetary currency_id:many2one date:date state:selection"
+        " payment_type:selection partner_type:selection journal_id:many2one memo:char"),
+    "project.task": _fields("name:char project_id:many2one partner_id:many2one description:html active:boolean"),
+}
 
 
 class LossyOdoo(FakeOdoo):
@@ -40,7 +72,8 @@ class LossyOdoo(FakeOdoo):
         super()._serve(handler)
 
     def _send(self, handler: Any, status: int, body: bytes, content_type: str) -> None:
-        served = self.calls - getattr(handler, "calls_before", self.calls)
+        before: Counter[str] = getattr(handler, "calls_before", None) or Counter()
+        served = self.calls - before
         for loss in self._losses:
             key, answered, lost = loss
             if key in served and lost:
@@ -80,8 +113,8 @@ def company(fake: LossyOdoo) -> LossyOdoo:
     """The sync user, accounting (currencies, sale taxes, posting invoices), the field-service project
     and the seed company's subscription model."""
     fake.add_user(SYNC_USER, password="secreto", api_keys=[API_KEY])
-    for model in ("account.move", "account.payment", "project.task", "centinela.subscription"):
-        fake.add_model(model)
+    for model, fields in MODELS.items():
+        fake.add_model(model, fields=fields)
     fake.seed("res.currency", [{"name": "USD", "active": True}, {"name": "PEN", "active": True}])
     fake.seed("account.tax", [
         {"name": "IVA compras 18%", "amount": 18.0, "type_tax_use": "purchase", "amount_type": "percent", "sequence": 1},
@@ -142,24 +175,43 @@ async def configure(store: Store, fake: FakeOdoo, *, mapping: str = "centinela",
         await set_setting(db, "odoo.secret", API_KEY, "test", secret=True)
 
 
-async def add_invoice(store: Store, number: str, customer_id: int,
-                      lines: Iterable[tuple[int, str, str | None]], currency: str = "USD") -> int:
-    """A posted invoice as the billing worker writes it: ``lines`` are (contract id, amount, tax rate)."""
+async def add_invoice(db: aiosqlite.Connection, number: str, customer_id: int,
+                      lines: Iterable[tuple[int, str, str | None]], currency: str = "USD", month: int = 11) -> int:
+    """A posted invoice as the billing worker writes it, in the caller's transaction: ``lines`` are
+    (contract id, amount, tax rate), billing ``month`` of 2026."""
     lines = list(lines)
+    period = (f"2026-{month:02d}-01", f"2026-{month:02d}-{monthrange(2026, month)[1]}")
     subtotal = sum((Decimal(amount) for _, amount, _ in lines), Decimal(0))
     tax = sum((Decimal(amount) * Decimal(rate or 0) for _, amount, rate in lines), Decimal(0)).quantize(Decimal("0.01"))
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "INSERT INTO invoices (number, customer_id, invoice_date, due_date, currency, subtotal, tax, total,"
-            " residual) VALUES (?, ?, '2026-11-01', '2026-11-11', ?, ?, ?, ?, ?)",
-            (number, customer_id, currency, str(subtotal), str(tax), str(subtotal + tax), str(subtotal + tax)),
-        )
-        invoice_id = cursor.lastrowid
-        assert invoice_id is not None
-        await db.executemany(
-            "INSERT INTO invoice_lines (invoice_id, contract_id, period_start, period_end, description, unit_price,"
-            " tax_rate, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(invoice_id, contract_id, *PERIOD, f"Internet {PERIOD[0]}..{PERIOD[1]}", amount, rate, amount)
-             for contract_id, amount, rate in lines],
-        )
+    cursor = await db.execute(
+        "INSERT INTO invoices (number, customer_id, invoice_date, due_date, currency, subtotal, tax, total,"
+        " residual) VALUES (?, ?, '2026-11-01', '2026-11-11', ?, ?, ?, ?, ?)",
+        (number, customer_id, currency, str(subtotal), str(tax), str(subtotal + tax), str(subtotal + tax)),
+    )
+    invoice_id = cursor.lastrowid
+    assert invoice_id is not None
+    await db.executemany(
+        "INSERT INTO invoice_lines (invoice_id, contract_id, period_start, period_end, description, unit_price,"
+        " tax_rate, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(invoice_id, contract_id, *period, f"Internet {period[0]}..{period[1]}", amount, rate, amount)
+         for contract_id, amount, rate in lines],
+    )
     return invoice_id
+
+
+async def queue_invoice(db: aiosqlite.Connection, invoice_id: int) -> None:
+    """Queue the push as the billing worker does (its payload carries more than the push reads)."""
+    async with db.execute("SELECT number, customer_id, total FROM invoices WHERE id = ?", (invoice_id,)) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    number, customer_id, total = row
+    await outbox.enqueue(db, "invoice.post", {"invoice_id": invoice_id, "number": number, "customer_id": customer_id,
+                                              "total": total}, dedupe_key=f"invoice.post:{number}")
+
+
+async def queue_contract_change(db: aiosqlite.Connection, contract_id: int, action: str, reason: str,
+                                at: datetime) -> None:
+    """Queue a suspension or reconnection as the billing worker does."""
+    state = "suspended" if action == "suspend" else "active"
+    await outbox.enqueue(db, f"contract.{action}", {"contract_id": contract_id, "state": state, "reason": reason,
+                                                    "at": to_db(at)}, dedupe_key=f"contract.{action}:{contract_id}:{to_db(at)}")

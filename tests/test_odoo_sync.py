@@ -4,6 +4,7 @@ alarm notes, technician tasks), outages, lost answers, parked items and the stat
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,24 +17,33 @@ import pytest
 
 from centinela.billing.periods import Cycle
 from centinela.config import Config
-from centinela.data import alarm_actions
+from centinela.data import alarm_actions, outbox
 from centinela.data.odoo_gateway import OdooSettings, open_gateway
 from centinela.data.odoo_mappings import CONTRACT_MAPS
-from centinela.data.odoo_pull import LocalContract, RemoteContract, derive_anchor_day, merged_period, merged_state
+from centinela.data.odoo_pull import (
+    LocalContract,
+    RemoteContract,
+    derive_anchor_day,
+    merged_period,
+    merged_state,
+)
 from centinela.data.odoo_push import (
     dispatch_technician,
     enqueue_alarm_resolved,
-    enqueue_contract_change,
-    enqueue_invoice,
 )
-from centinela.data.odoo_sync import SyncWorker, parked_items, read_sync_status, retry_parked
+from centinela.data.odoo_sync import (
+    PaymentRefresh,
+    SyncWorker,
+    parked_items,
+    read_sync_status,
+    retry_parked,
+)
 from centinela.data.settings_rules import CONTRACT_MAPPINGS
 from centinela.data.store import Store
 from centinela.receiver.signal import Signal
 from tests.fake_odoo import VALIDATION_ERROR
 from tests.odoo_world import (
     API_KEY,
-    FSM_PROJECT,
     SYNC_USER,
     LossyOdoo,
     add_invoice,
@@ -41,6 +51,8 @@ from tests.odoo_world import (
     configure,
     oca_contract,
     partner,
+    queue_contract_change,
+    queue_invoice,
     subscription,
     subscription_order,
 )
@@ -335,14 +347,15 @@ async def test_invoice_becomes_a_posted_out_invoice_with_a_line_per_contract(
 ) -> None:
     customer = await customer_of(store, 2)
     first, second = await contract_of(store, 1), await contract_of(store, 4)
-    invoice = await add_invoice(store, "FAC-2026-000001", customer, [(first, "25.50", "0.18"), (second, "10.00", None)])
     async with store.transaction() as db:
-        assert await enqueue_invoice(db, invoice) is not None
-        assert await enqueue_invoice(db, invoice) is None  # queued once
+        invoice = await add_invoice(db, "FAC-2026-000001", customer, [(first, "25.50", "0.18"), (second, "10.00", None)])
+        await queue_invoice(db, invoice)
+        await queue_invoice(db, invoice)  # a resumed billing run queues nothing new
+        await outbox.enqueue(db, "invoice.post", {"invoice_id": invoice})  # and a second item makes no second invoice
 
     report = await synced.sync_once()
 
-    assert (report.pushed, report.parked, report.error) == (1, 0, None)
+    assert (report.pushed, report.parked, report.error) == (2, 0, None)
     (move,) = odoo.records("account.move")
     assert {k: move[k] for k in ("move_type", "partner_id", "ref", "payment_reference", "invoice_date",
                                   "invoice_date_due", "currency_id", "state", "amount_total")} == {
@@ -354,7 +367,7 @@ async def test_invoice_becomes_a_posted_out_invoice_with_a_line_per_contract(
         (25.5, [[6, 0, [2]]]), (10.0, [[6, 0, []]]),  # the sale tax of 18%, not the purchase one
     ]
     assert await rows(store, "SELECT odoo_id, state, residual FROM invoices") == [(move["id"], "posted", "40.09")]
-    assert await rows(store, "SELECT state FROM outbox") == [("done",)]
+    assert await rows(store, "SELECT state FROM outbox") == [("done",), ("done",)]
 
 
 async def test_an_invoice_whose_answer_was_lost_is_created_once(
@@ -364,7 +377,7 @@ async def test_an_invoice_whose_answer_was_lost_is_created_once(
     contract = await contract_of(store, 3)
     async with store.transaction() as db:
         for n in range(1, 4):
-            await enqueue_invoice(db, await add_invoice(store, f"FAC-{n}", customer, [(contract, "25.50", None)]))
+            await queue_invoice(db, await add_invoice(db, f"FAC-{n}", customer, [(contract, "25.50", None)], month=n))
     odoo.lose("account.move.create")
     odoo.lose("account.move.action_post")
 
@@ -416,8 +429,8 @@ async def test_pushes_back_off_while_odoo_is_down_and_drain_in_order_when_it_ret
 ) -> None:
     contract = await contract_of(store, 2)
     async with store.transaction() as db:
-        await enqueue_contract_change(db, contract, "suspend", "Factura FAC-1 vencida", at=NOW)
-        await enqueue_contract_change(db, contract, "reconnect", "Pago recibido", at=NOW + timedelta(minutes=1))
+        await queue_contract_change(db, contract, "suspend", "Factura FAC-1 vencida", NOW)
+        await queue_contract_change(db, contract, "reconnect", "Pago recibido", NOW + timedelta(minutes=1))
     odoo.stop()
     try:
         await synced.sync_once()
@@ -467,12 +480,12 @@ async def test_suspension_is_written_per_mapping(
     state_field = CONTRACT_MAPS[mapping].state_field
 
     async with store.transaction() as db:
-        await enqueue_contract_change(db, contract, "suspend", "Deuda de 2 meses")
+        await queue_contract_change(db, contract, "suspend", "Deuda de 2 meses", NOW)
     await worker.sync_once()
     if state_field:
         assert odoo.record(model, odoo_id)[state_field] == suspended
     async with store.transaction() as db:
-        await enqueue_contract_change(db, contract, "reconnect", "Pagó")
+        await queue_contract_change(db, contract, "reconnect", "Pagó", NOW + timedelta(days=1))
     await worker.sync_once()
 
     if state_field:
@@ -491,24 +504,24 @@ async def test_a_rejected_invoice_is_parked_without_blocking_the_others(
     contract = await contract_of(store, 3)
     async with store.transaction() as db:
         for n in range(1, 4):
-            await enqueue_invoice(db, await add_invoice(store, f"FAC-{n}", customer, [(contract, "25.50", None)]))
-        await enqueue_contract_change(db, contract, "suspend", "Deuda")
-        # A local customer (the demo's, say) has nothing in Odoo: nothing is queued for it.
+            await queue_invoice(db, await add_invoice(db, f"FAC-{n}", customer, [(contract, "25.50", None)], month=n))
+        await queue_contract_change(db, contract, "suspend", "Deuda", NOW)
+        # A customer created in Centinela only (the demo's, say) has no partner to invoice.
         local = (await db.execute("INSERT INTO customers (name) VALUES ('Local')")).lastrowid
-    assert local is not None
-    async with store.transaction() as db:
-        assert await enqueue_invoice(db, await add_invoice(store, "FAC-9", local, [(contract, "1.00", None)])) is None
+        assert local is not None
+        await queue_invoice(db, await add_invoice(db, "FAC-9", local, [(contract, "1.00", None)], month=9))
 
     report = await synced.sync_once()
 
-    assert (report.pushed, report.parked) == (3, 1)
+    assert (report.pushed, report.parked) == (3, 2)
     assert sorted(m["ref"] for m in odoo.records("account.move")) == ["FAC-1", "FAC-3"]
     assert odoo.record("centinela.subscription", 3)["state"] == "suspended"
-    (parked,) = await parked_items(store.reader)
+    parked, local_only = await parked_items(store.reader)
     assert parked.operation == "invoice.post" and parked.error is not None
     assert parked.error.startswith(VALIDATION_ERROR) and "Falta el diario de ventas" in parked.error
+    assert local_only.error == "invoice FAC-9: its customer is not linked to an Odoo partner"
     status = await read_sync_status(store)
-    assert (status.pending, status.parked) == (0, 1)
+    assert (status.pending, status.parked, status.bar) == (0, 2, ("backlog", 2))
 
     refused.clear()  # an admin fixed it in Odoo
     async with store.transaction() as db:
@@ -527,8 +540,8 @@ async def test_an_invoice_odoo_cannot_take_is_parked_with_the_reason(
     customer = await customer_of(store, 1)
     contract = await contract_of(store, 3)
     async with store.transaction() as db:
-        await enqueue_invoice(db, await add_invoice(store, "FAC-1", customer, [(contract, "10.00", "0.21")]))
-        await enqueue_invoice(db, await add_invoice(store, "FAC-2", customer, [(contract, "10.00", None)], "EUR"))
+        await queue_invoice(db, await add_invoice(db, "FAC-1", customer, [(contract, "10.00", "0.21")]))
+        await queue_invoice(db, await add_invoice(db, "FAC-2", customer, [(contract, "10.00", None)], "EUR", month=2))
     report = await synced.sync_once()
     assert report.parked == 2
     assert [item.error for item in await parked_items(store.reader)] == [
@@ -606,7 +619,7 @@ async def test_refresh_payments_before_a_cut(synced: SyncWorker, store: Store, o
     contract = await contract_of(store, 3)
     async with store.transaction() as db:
         for n in (1, 2):
-            await enqueue_invoice(db, await add_invoice(store, f"FAC-{n}", customer, [(contract, "25.50", None)]))
+            await queue_invoice(db, await add_invoice(db, f"FAC-{n}", customer, [(contract, "25.50", None)], month=n))
     await synced.sync_once()
     first, second = (m["id"] for m in odoo.records("account.move"))
     # In Odoo: the first invoice is paid, the second half paid.
@@ -644,7 +657,7 @@ async def test_incremental_pull_keeps_pushed_invoices_and_payments_current(
 ) -> None:
     customer = await customer_of(store, 2)
     async with store.transaction() as db:
-        await enqueue_invoice(db, await add_invoice(store, "FAC-7", customer, [(await contract_of(store, 1), "9.99", None)]))
+        await queue_invoice(db, await add_invoice(db, "FAC-7", customer, [(await contract_of(store, 1), "9.99", None)]))
     await synced.sync_once()
     (move,) = odoo.records("account.move")
     odoo.update("account.move", [move["id"]], {"state": "cancel"})
@@ -657,13 +670,68 @@ async def test_status_when_odoo_is_off_or_misconfigured(store: Store, data_dir: 
     worker = worker_for(store, data_dir, clock)
     report = await worker.sync_once()
     assert report.error == "Odoo sync is disabled (odoo.enabled)" and worker.status.link == "off"
+    assert worker.status.bar == ("off", 0)
+    # Without Odoo the store is the only record of payments: billing may cut on it.
+    assert await worker.refresh_payments([1]) == PaymentRefresh(True, False, error=report.error)
     await configure(store, odoo)
     async with store.transaction() as db:
         await db.execute("UPDATE settings SET value = ? WHERE key = 'odoo.secret'", (json.dumps("wrong"),))
     report = await worker.sync_once()
-    assert worker.status.link == "refused" and report.error is not None
+    refused = worker.status
+    assert refused.link == "refused" and report.error is not None and refused.bar == ("down", 0)
+    assert not (await worker.refresh_payments([1])).fresh
     with worker.status_hub.subscribe() as updates:
         await configure(store, odoo)
         await worker.sync_once()
         assert updates.drain()[-1].link == "connected"
     assert (await read_sync_status(store)).last_error is None
+
+
+async def test_odoo_19_over_json2(store: Store, data_dir: Path, clock: Clock) -> None:
+    with LossyOdoo(version="19.0") as fake:
+        company(fake)
+        fake.seed("res.partner", [partner(1)])
+        fake.seed("centinela.subscription", [subscription(1, 1)])
+        await configure(store, fake)
+        worker = worker_for(store, data_dir, clock)
+        assert (await worker.sync_once()).error is None
+        contract = await contract_of(store, 1)
+        async with store.transaction() as db:
+            await queue_invoice(db, await add_invoice(db, "FAC-1", await customer_of(store, 1),
+                                                        [(contract, "25.50", "0.08")]))
+            await queue_contract_change(db, contract, "suspend", "Deuda", NOW)
+        report = await worker.sync_once()
+        assert (report.pushed, report.error) == (2, None)
+        assert fake.calls["json2"] > 0 and fake.calls["object.execute_kw"] == 0
+        assert [(m["state"], m["amount_total"]) for m in fake.records("account.move")] == [("posted", 27.54)]
+        assert fake.record("centinela.subscription", 1)["state"] == "suspended"
+        assert worker.status.server_version == "19.0"
+
+
+async def test_run_syncs_until_cancelled_and_one_process_syncs_a_folder(
+    synced: SyncWorker, store: Store, data_dir: Path, odoo: LossyOdoo, clock: Clock
+) -> None:
+    first = worker_for(store, data_dir, clock, interval=30)
+    second = worker_for(store, data_dir, clock, interval=0.05)
+    reports: list[Any] = []
+    running = asyncio.create_task(first.run(reports.append))
+    standing_by = asyncio.create_task(second.run())
+    try:
+        for _ in range(100):
+            if reports and second.status.link == "standby":
+                break
+            await asyncio.sleep(0.02)
+        assert len(reports) == 1 and reports[0].error is None
+        assert second.status.last_error and "another process syncs" in second.status.last_error
+        odoo.update("res.partner", [1], {"city": "Arequipa"})
+        first.wake()  # e.g. right after a billing run
+        for _ in range(100):
+            if len(reports) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert reports[1].pulled.customers == 1
+    finally:
+        running.cancel()
+        standing_by.cancel()
+        await asyncio.gather(running, standing_by, return_exceptions=True)
+    assert not first.lock.held

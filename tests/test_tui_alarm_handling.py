@@ -174,3 +174,28 @@ async def test_login_tells_how_to_create_the_first_admin(data_dir: Path) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         await until(lambda: isinstance(app.screen, LoginScreen), pilot)
         await until(lambda: "centinela operators add" in str(app.screen.query_one("#login-error").render()), pilot)
+
+
+async def test_dispatching_a_technician_queues_a_field_service_task(data_dir: Path) -> None:
+    app = make_app(data_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(app, pilot)
+        store = store_of(app)
+        (event,) = await store.record([alarm("1234", "0001", code="300", zone="000")])
+        pending = screen.query_one("#pending-table", LiveTable)
+        await until(lambda: pending.row_ids() == [event.id], pilot)
+        await pilot.press("p", "d", *"revisar fuente de poder", "enter")
+
+        async def queued() -> list[tuple[str, str]]:
+            async with store.reader.execute("SELECT operation, payload FROM outbox") as cur:
+                return [tuple(row) for row in await cur.fetchall()]
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not (rows := await queued()):
+            assert loop.time() < deadline
+            await pilot.pause(0.05)
+        ((operation, payload),) = rows
+        assert operation == "task.dispatch" and "revisar fuente de poder" in payload and '"operator": "ana"' in payload
+        log = await alarm_actions.action_log(store.reader, event.id)
+        assert log[-1].operator == "ana" and "revisar fuente de poder" in (log[-1].note or "")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
+
+import aiosqlite
 from datetime import datetime, timedelta
 
 from textual import on, work
@@ -20,6 +23,7 @@ from centinela.data import alarm_actions
 from centinela.data.alarm_actions import ActionRefused
 from centinela.data.event_query import EventFilter, filter_sql, matches
 from centinela.data.event_writer import EventChanges
+from centinela.data.odoo_push import dispatch_technician, enqueue_alarm_resolved
 from centinela.data.operators import Operator
 from centinela.data.pubsub import Subscription
 from centinela.data.records import EventRecord
@@ -82,6 +86,7 @@ class DashboardScreen(Screen[None]):
         Binding("r", "resolve", "key.resolve"),
         Binding("h", "hold", "key.hold"),
         Binding("c", "card", "key.card"),
+        Binding("d", "dispatch", "key.dispatch"),
         Binding("m", "mute", "key.mute"),
         Binding("slash", "filter", "key.filter"),
         Binding("space", "pause", "key.pause"),
@@ -379,11 +384,15 @@ class DashboardScreen(Screen[None]):
             return
 
         async def done(choice: ResolveChoice | None) -> None:
-            if choice:
-                await self._act(
-                    lambda db: alarm_actions.resolve(db, event_id, self.operator.username, choice.resolution, choice.note),
-                    self.texts("action.resolved", id=event_id),
-                )
+            if not choice:
+                return
+
+            async def resolve_and_report(db: aiosqlite.Connection) -> EventRecord:
+                event = await alarm_actions.resolve(db, event_id, self.operator.username, choice.resolution, choice.note)
+                await enqueue_alarm_resolved(db, event_id)  # the customer's record in Odoo, if linked
+                return event
+
+            await self._act(resolve_and_report, self.texts("action.resolved", id=event_id))
 
         self.app.push_screen(ResolveDialog(self.texts, self.texts("action.resolve_title", id=event_id)), done)
 
@@ -401,6 +410,19 @@ class DashboardScreen(Screen[None]):
                 )
 
         self.app.push_screen(HoldDialog(self.texts, self.texts("action.hold_title", id=event_id)), done)
+
+    def action_dispatch(self) -> None:
+        """Send a technician: a field-service task in Odoo with the account, place and event."""
+        event_id = self._selected()
+        if event_id is None:
+            return
+
+        async def done(notes: str | None) -> None:
+            if notes:
+                await self._act(partial(dispatch_technician, event_id=event_id, operator=self.operator.username,
+                                        notes=notes), self.texts("action.dispatched", id=event_id))
+
+        self.app.push_screen(NoteDialog(self.texts, self.texts("action.dispatch_title", id=event_id)), done)
 
     async def action_card(self) -> None:
         event_id = self._selected()
