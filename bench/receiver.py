@@ -60,8 +60,8 @@ servers inherit the limit this process raises at start."""
 GO_DELAY = 0.3
 """Seconds between telling the generators to go and the common start, so they start together."""
 
-REJECTION = re.compile(r"protocol error from .*?: (\w+) \(")
-"""The receiver's log line for a frame it NAKs or DUHs (receiver/tcp.py), reason first."""
+REJECTION = re.compile(r": protocol_error .*?\breason=(\w+)")
+"""The receiver's log line for a frame it NAKs or DUHs (receiver/logfmt.py)."""
 
 NO_WARNINGS = "no warnings or errors"
 
