@@ -269,9 +269,29 @@ def _encrypt_blocks(key: bytes, content: bytes, pad: bytes | None) -> str:
     return _aes_cbc(key, pad + tail, encrypt=True).hex().upper()
 
 
-def _check_field(name: str, value: str | None, pattern: str) -> None:
-    if value is not None and re.fullmatch(pattern, value) is None:
+_FIELDS: Final = {
+    "token": _TOKEN,
+    "sequence": re.compile(r"[0-9]{4}"),
+    "receiver": re.compile(r"[0-9A-Fa-f]{1,6}"),
+    "line": re.compile(r"[0-9A-Fa-f]{0,6}"),
+    "account": re.compile(r"[0-9A-Fa-f]{3,16}"),
+    "data": re.compile(r"[^\[\]\x00-\x1f\x7f]*"),
+    "extended block": re.compile(r"[A-Z][^\[\]\x00-\x1f\x7f]*"),
+}
+
+
+def _check_field(name: str, value: str | None) -> None:
+    if value is not None and _FIELDS[name].fullmatch(value) is None:
         raise ValueError(f"invalid {name} {value!r}")
+
+
+def _routing(sequence: str, receiver: str | None, line: str | None, account: str | None) -> str:
+    return (
+        sequence
+        + (f"R{receiver}" if receiver is not None else "")
+        + (f"L{line}" if line is not None else "")
+        + (f"#{account}" if account is not None else "")
+    )
 
 
 def build_frame(
@@ -293,23 +313,14 @@ def build_frame(
     reproduce published ciphertexts byte for byte.
     """
     sequence = f"{sequence:04d}" if isinstance(sequence, int) else sequence
-    _check_field("token", token, _TOKEN.pattern)
-    _check_field("sequence", sequence, r"[0-9]{4}")
-    _check_field("receiver", receiver, r"[0-9A-Fa-f]{1,6}")
-    _check_field("line", line, r"[0-9A-Fa-f]{0,6}")
-    _check_field("account", account, r"[0-9A-Fa-f]{3,16}")
-    _check_field("data", data, r"[^\[\]\x00-\x1f\x7f]*")
+    for name, value in (("token", token), ("sequence", sequence), ("receiver", receiver), ("line", line),
+                        ("account", account), ("data", data)):
+        _check_field(name, value)
     blocks = tuple(extended)
     for block in blocks:
-        _check_field("extended block", block, r"[A-Z][^\[\]\x00-\x1f\x7f]*")
+        _check_field("extended block", block)
 
-    header = (
-        f'"{"*" if key is not None else ""}{token}"{sequence}'
-        + (f"R{receiver}" if receiver is not None else "")
-        + (f"L{line}" if line is not None else "")
-        + (f"#{account}" if account is not None else "")
-        + "["
-    )
+    header = f'"{"*" if key is not None else ""}{token}"' + _routing(sequence, receiver, line, account) + "["
     content = (
         data
         + "]"
@@ -507,13 +518,10 @@ class DC09Connection:
         receiver's timestamp. Raises ValueError if that key is no longer known.
         """
         if not frame.encrypted:
-            return build_frame(
-                "ACK",
-                frame.sequence,
-                receiver=frame.receiver,
-                line=frame.line,
-                account=frame.account,
-            )
+            # The routing fields come from a frame that parsed, so they need no second check:
+            # this is the path every plain signal's ACK takes.
+            routing = _routing(frame.sequence, frame.receiver, frame.line, frame.account)
+            return _wrap(f'"ACK"{routing}[]'.encode("ascii"))
         key = self._key_for(frame.account, frame.receiver, frame.line) if self._key_for else None
         if key is None:
             raise ValueError(f"no key for account {frame.account}: cannot encrypt the ACK")
