@@ -333,6 +333,8 @@ class AccountCardScreen(Screen[None]):
         assert self.card is not None and self.card.history is not None
         page = await account_history(self.store.reader, self.card.history, HISTORY_PAGE,
                                      before_id=self._oldest_loaded)
+        if not self.is_mounted:
+            return
         if page:
             self._oldest_loaded = page[-1].id
             self._show_events(page)
@@ -348,6 +350,8 @@ class AccountCardScreen(Screen[None]):
             await self._load_history_page()
             while True:
                 changes = [await feed.get(), *feed.drain()]
+                if not self.is_mounted:  # closed while this batch was on its way
+                    return
                 self._show_events([event for change in changes for event in (*change.added, *change.updated)
                                    if scope.includes(event)])
 
