@@ -68,6 +68,8 @@ class Runtime:
         self.store = await Store.open(self.config.data_dir)
         self.feed = ChangeFeed(self.store)
         self.feed.settings_listeners.append(self._settings_changed)
+        # Primed before start() returns: whatever commits from now on is published.
+        await self.feed.prime()
         self.lock = ReceiverLock(self.config.data_dir)
         self._spawn(self.feed.run(), "change-feed")
         self._spawn(self._watch_sync(), "sync-state")

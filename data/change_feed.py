@@ -66,7 +66,7 @@ class ChangeFeed:
             (self._data_version,) = await cur.fetchone()
 
     async def run(self) -> None:
-        await self.prime()
+        """Poll until cancelled; call :meth:`prime` first, before anything may commit unseen."""
         while True:
             await asyncio.sleep(self._interval)
             try:
