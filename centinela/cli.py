@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from centinela import __version__, operator_commands, serve, sync_commands
+from centinela import __version__, billing_commands, operator_commands, serve, sync_commands
 from centinela.config import Config, ConfigError, LoadedConfig, load_config, parse_endpoint, render_toml
 from centinela.data.accounts import AccountError
 from centinela.data.migrate import SchemaTooNewError
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     operator_commands.register(commands, common)
     sync_commands.register(commands, common)
+    billing_commands.register(commands, common)
     serve.register(commands, common)
 
     db = commands.add_parser("db", parents=[common], help="database maintenance")
@@ -161,6 +162,8 @@ def _dispatch(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         from centinela.commands import migrate_database
 
         return asyncio.run(migrate_database(config))
+    if args.command in billing_commands.COMMANDS:
+        return billing_commands.dispatch(args, config)
     if args.command == "sync":
         return sync_commands.dispatch(args, config)
     if args.command == "serve":
