@@ -400,47 +400,75 @@ class EventWriter:
 
     def _apply_restores(self, db: sqlite3.Connection, stored: list[EventRecord]) -> set[int]:
         """A panel's restore closes the matching open alarm an operator has not taken yet; an
-        alarm an operator has taken gets a note instead, and stays theirs to close."""
+        alarm an operator has taken gets a note instead, and stays theirs to close.
+
+        One read of the involved accounts' open alarms per batch (the open-alarm indexes of
+        migration 0006 keep it a lookup), matched here, then written back in two statements.
+        Codes never collide across families (3 digits, 2 letters, words), so the code alone finds
+        the alarm whichever path (IP or serial receiver) it came by.
+        """
+        restores = [(event, codes) for event in stored
+                    if (codes := restored_codes_of(event.protocol, event.code, event.qualifier))]
+        if not restores:
+            return set()
+        wanted = sorted({code for _, codes in restores for code in codes})
+        by_owner_code: dict[tuple[object, object], list[list[object]]] = {}
+        for alarm in self._open_alarms(db, [event for event, _ in restores], wanted):
+            owner = alarm[2] if alarm[2] is not None else ("unregistered", alarm[3])
+            by_owner_code.setdefault((owner, alarm[4]), []).append(alarm)
+        resolved: list[tuple[str, int]] = []
+        actions: list[tuple[int, str, str, str, str]] = []
         changed: set[int] = set()
-        for event in stored:
-            codes = restored_codes_of(event.protocol, event.code, event.qualifier)
-            if not codes:
-                continue
-            # Codes never collide across families (3 digits, 2 letters, words), so the code alone
-            # finds the alarm whichever path (IP or serial receiver) it came by. The open-alarm
-            # indexes (migration 0006) keep this a lookup, not a scan of the history.
-            clauses = [f"code IN ({', '.join('?' * len(codes))})", "status <> 'resolved'", "id < ?"]
-            params: list[object] = [*codes, event.id]
-            if event.alarm_account_id:
-                clauses.append("alarm_account_id = ?")
-                params.append(event.alarm_account_id)
-            else:
-                clauses.append("account IS ? AND alarm_account_id IS NULL")
-                params.append(event.account)
-            if family_of(event.protocol) == "cid":
-                clauses.append("qualifier = '1'")
-            if event.zone is not None:
-                clauses.append("zone = ?")
-                params.append(event.zone)
-            if event.protocol == SYSTEM_PROTOCOL:
-                clauses.append("receiver IS ?")  # a link restored closes that link's alarm only
-                params.append(event.receiver)
-            open_alarms = db.execute(f"SELECT id, status FROM events WHERE {' AND '.join(clauses)}", params).fetchall()
-            note = f"Restaurado por el panel (evento #{event.id})"
+        for event, codes in restores:
+            cid = family_of(event.protocol) == "cid"
             at = to_db(event.received_at)
-            for alarm_id, status in open_alarms:
-                action = "restore-noted" if status == "acknowledged" else "auto-resolve"
-                if action == "auto-resolve":
-                    db.execute(
-                        "UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = ? WHERE id = ?",
-                        (at, alarm_id),
-                    )
-                db.execute(
-                    "INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
-                    (alarm_id, SYSTEM_ACTOR, action, note, at),
-                )
-                changed.add(alarm_id)
+            owner = event.alarm_account_id if event.alarm_account_id else ("unregistered", event.account)
+            for code in codes:
+                for alarm in by_owner_code.get((owner, code), ()):
+                    alarm_id, status, _, _, _, qualifier, zone, receiver = alarm
+                    if (alarm_id >= event.id or status == "resolved"  # type: ignore[operator]
+                            or (cid and qualifier != "1")
+                            or (event.zone is not None and zone != event.zone)
+                            # a link restored closes that link's alarm only
+                            or (event.protocol == SYSTEM_PROTOCOL and receiver != event.receiver)):
+                        continue
+                    if status == "acknowledged":
+                        action = "restore-noted"
+                    else:
+                        action = "auto-resolve"
+                        resolved.append((at, alarm_id))  # type: ignore[arg-type]
+                        alarm[1] = "resolved"
+                    actions.append((alarm_id, SYSTEM_ACTOR, action,  # type: ignore[arg-type]
+                                    f"Restaurado por el panel (evento #{event.id})", at))
+                    changed.add(alarm_id)  # type: ignore[arg-type]
+        db.executemany("UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = ? WHERE id = ?",
+                       resolved)
+        db.executemany("INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
+                       actions)
         return changed
+
+    @staticmethod
+    def _open_alarms(db: sqlite3.Connection, restores: list[EventRecord], codes: list[str]) -> list[list[object]]:
+        """Unresolved events with these codes from the accounts the restores come from (as
+        mutable rows)."""
+        columns = "id, status, alarm_account_id, account, code, qualifier, zone, receiver"
+        with_codes = f" AND code IN ({', '.join('?' * len(codes))})"
+        registered = sorted({event.alarm_account_id for event in restores if event.alarm_account_id})
+        unregistered = sorted({event.account for event in restores if not event.alarm_account_id and event.account})
+        rows: list[list[object]] = []
+        if registered:
+            rows += map(list, db.execute(
+                f"SELECT {columns} FROM events WHERE status <> 'resolved'"
+                f" AND alarm_account_id IN ({', '.join('?' * len(registered))}){with_codes}", [*registered, *codes]))
+        if unregistered:
+            rows += map(list, db.execute(
+                f"SELECT {columns} FROM events WHERE status <> 'resolved' AND alarm_account_id IS NULL"
+                f" AND account IN ({', '.join('?' * len(unregistered))}){with_codes}", [*unregistered, *codes]))
+        if any(not event.alarm_account_id and not event.account for event in restores):
+            rows += map(list, db.execute(
+                f"SELECT {columns} FROM events WHERE status <> 'resolved' AND alarm_account_id IS NULL"
+                f" AND account IS NULL{with_codes}", codes))
+        return rows
 
     @staticmethod
     def _mark_heard(db: sqlite3.Connection, heard: dict[int, str]) -> set[int]:
