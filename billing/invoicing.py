@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from centinela.billing.models import BillingMode, BillingSettings, Contract, Plan
 from centinela.billing.money import check_amount, line_tax, prorate, round_money
@@ -94,8 +95,29 @@ def _is_due(period: Period, mode: BillingMode, run_date: date) -> bool:
     return period.end < run_date
 
 
+def _day(day: date) -> str:
+    # dd/mm/yyyy without strftime, which costs several times more and runs twice per line.
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+
+
 def _span(period: Period) -> str:
-    return f"{period.start:%d/%m/%Y} a {period.end:%d/%m/%Y}"
+    return f"{_day(period.start)} a {_day(period.end)}"
+
+
+@lru_cache(maxsize=4096)
+def _pricing(plan: Plan, billed: Period, full: Period, sign: int, label: str) -> tuple[str, Decimal, Decimal]:
+    """Description, amount and tax of the days `billed` at `plan`'s price, prorated against the
+    `full` cycle period. The same for every contract on that plan and period: a run of 100,000
+    contracts computes a few hundred."""
+    description = f"{label}{plan.name} — {_span(billed)}"
+    if billed == full:
+        amount = plan.price
+    else:
+        before = (billed.start - full.start).days
+        amount = prorate(plan.price, plan.currency, before, billed.days, full.days)
+        description += f" ({billed.days} de {full.days} días)"
+    amount = round_money(sign * amount, plan.currency)
+    return description, amount, line_tax(amount, plan.tax_rate, plan.currency)
 
 
 def _priced_line(
@@ -108,14 +130,7 @@ def _priced_line(
     label: str,
 ) -> InvoiceLine:
     """A line for the days `billed` at `plan`'s price, prorated against the `full` cycle period."""
-    description = f"{label}{plan.name} — {_span(billed)}"
-    if billed == full:
-        amount = plan.price
-    else:
-        before = (billed.start - full.start).days
-        amount = prorate(plan.price, plan.currency, before, billed.days, full.days)
-        description += f" ({billed.days} de {full.days} días)"
-    amount = round_money(sign * amount, plan.currency)
+    description, amount, tax = _pricing(plan, billed, full, sign, label)
     return InvoiceLine(
         contract_id=contract_id,
         period_start=billed.start,
@@ -125,7 +140,7 @@ def _priced_line(
         unit_price=abs(amount),
         tax_rate=plan.tax_rate,
         amount=amount,
-        tax=line_tax(amount, plan.tax_rate, plan.currency),
+        tax=tax,
         kind=kind,
     )
 
@@ -177,7 +192,7 @@ def bill(
                     _priced_line(contract.id, plan, period, full, 1, LineKind.PERIOD, "")
                 )
             period = period_after(period, contract.anchor_day, plan.cycle)
-        if period != contract.current_period:
+        if period.start != contract.current_period_start:  # a period is determined by its start
             advances.append(PeriodAdvance(contract.id, period.start, period.end))
     invoices = tuple(
         build_invoice(customer_id, currency, run_date, lines[customer_id, currency], settings)

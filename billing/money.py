@@ -38,8 +38,13 @@ def minor_unit(currency: str) -> int:
     return exponent
 
 
+@cache
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_unit(currency))
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    rounded = amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+    rounded = amount.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
     # A credit that rounds to nothing would print as "-0.00".
     return rounded.copy_abs() if rounded.is_zero() else rounded
 

@@ -16,7 +16,7 @@ Safety rules
 - A queued action that no longer matches its contract's state (a suspend for a customer who paid
   before the router could be reached) is superseded, never sent.
 - Runs never overlap: an ``asyncio.Lock`` in the process, and a ``running`` row in
-  ``billing_runs`` across processes (see ``billing_store.start_run``).
+  ``billing_runs`` across processes (see ``data/billing_runs.py``).
 - Contracts an admin holds (suspended or reconnected by hand) are left out of automatic cutoffs.
 - Payments only ever improve a contract's standing when registered; cuts are for cutoff runs.
 
@@ -33,12 +33,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from centinela.billing.invoicing import InvoiceDraft, bill
+import aiosqlite
+
+from centinela.billing import standing
+from centinela.billing.invoicing import BillingResult, InvoiceDraft, bill
 from centinela.billing.models import BillingSettings, ContractState, OpenInvoice, ServiceKind
 from centinela.billing.reconcile import Wanted, plan_actions
 from centinela.billing.router import (
+    ActionKind,
     ActionResult,
     LibrouterosClient,
     RouterAction,
@@ -46,17 +50,39 @@ from centinela.billing.router import (
     RouterConfig,
     RouterError,
 )
-from centinela.billing import standing
-from centinela.billing.schedule import ScheduleSettings, billing_due, cutoff_due, local_date, next_billing_at, next_cutoff
+from centinela.billing.schedule import (
+    ScheduleSettings,
+    billing_due,
+    cutoff_due,
+    local_date,
+    next_billing_at,
+    next_cutoff,
+)
+from centinela.data import billing_runs as runs
 from centinela.data import billing_store as bs
+from centinela.data import router_store as rs
 from centinela.data.audit import audit
+from centinela.data.outbox import enqueue
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 RouterFactory = Callable[[RouterConfig], RouterClient]
-RefreshPayments = Callable[[Sequence[int]], Awaitable[None]]
+
+
+class PaymentRefresh(Protocol):
+    """What a payment refresh answers: ``fresh`` False means the store may lack payments (Odoo did
+    not answer), so cutting those customers now would be blind."""
+
+    @property
+    def fresh(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+RefreshPayments = Callable[[Sequence[int]], Awaitable[PaymentRefresh]]
 Progress = Callable[[int, int], None]
 
 _SEVERITY = {
@@ -64,6 +90,12 @@ _SEVERITY = {
     ContractState.GRACE: 1,
     ContractState.NOTICE: 2,
     ContractState.SUSPENDED: 3,
+}
+_ACTION_KINDS: dict[standing.RouterAction, ActionKind] = {
+    standing.RouterAction.SUSPEND: "suspend",
+    standing.RouterAction.RECONNECT: "reconnect",
+    standing.RouterAction.NOTICE: "notice",
+    standing.RouterAction.CLEAR_NOTICE: "clear-notice",
 }
 _T = TypeVar("_T")
 
@@ -172,7 +204,7 @@ class BillingWorker:
 
     ``router_factory`` builds the client for a router (LibrouterosClient by default);
     ``refresh_payments(customer_ids)`` pulls the customers' payments into the store before they are
-    cut (the Odoo sync provides it; None when Odoo is off).
+    cut (``SyncWorker.refresh_payments`` of data/odoo_sync.py; None when there is no Odoo).
     """
 
     def __init__(
@@ -209,20 +241,21 @@ class BillingWorker:
         return self._run_lock.locked()
 
     @asynccontextmanager
-    async def _run(self, kind: bs.RunKind, run_date: date, now: datetime) -> AsyncIterator[tuple[int, bs.RunTally]]:
+    async def _run(self, kind: runs.RunKind, run_date: date) -> AsyncIterator[tuple[int, runs.RunTally]]:
+        """Record the run and hold the locks while it lasts; times come from the worker's clock."""
         async with self._run_lock:
             async with self.store.transaction() as db:
-                run_id = await bs.start_run(db, kind, run_date, now, stale_after=self.stale_after)
-            tally = bs.RunTally()
+                run_id = await runs.start_run(db, kind, run_date, self.clock(), stale_after=self.stale_after)
+            tally = runs.RunTally()
             try:
                 yield run_id, tally
             except BaseException as error:  # also cancellation: the row must not stay 'running'
                 tally.error(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
                 async with self.store.transaction() as db:
-                    await bs.finish_run(db, run_id, tally, failed=True, now=self.clock())
+                    await runs.finish_run(db, run_id, tally, failed=True, now=self.clock())
                 raise
             async with self.store.transaction() as db:
-                await bs.finish_run(db, run_id, tally, failed=False, now=self.clock())
+                await runs.finish_run(db, run_id, tally, failed=False, now=self.clock())
 
     # billing
 
@@ -231,13 +264,15 @@ class BillingWorker:
         settings = (await self.config()).settings
         if dry_run:
             return await self._bill(day, settings, None, progress)
-        async with self._run("billing", day, self.clock()) as (run_id, tally):
+        async with self._run("billing", day) as (run_id, tally):
             report = await self._bill(day, settings, run_id, progress)
             tally.invoices = len(report.posted)
             tally.errors.extend(report.problems)
             return report
 
-    async def _bill(self, day: date, settings: BillingSettings, run_id: int | None, progress: Progress | None) -> BillingReport:
+    async def _bill(
+        self, day: date, settings: BillingSettings, run_id: int | None, progress: Progress | None
+    ) -> BillingReport:
         reader = self.store.reader
         total = await bs.count_due_customers(reader, day)
         customers: dict[int, bs.Customer] = {}
@@ -247,22 +282,18 @@ class BillingWorker:
         problems: list[str] = []
         skipped = done = after = 0
         while batch := await bs.due_customer_ids(reader, day, after=after, limit=self.batch_customers):
-            loaded = await bs.load_contracts(reader, batch, due_on=day)
+            loaded = await bs.load_contracts(reader, batch, due_on=day, with_customers=run_id is None)
             problems.extend(str(problem) for problem in loaded.problems)
-            billed = await bs.load_already_billed(reader, loaded.contracts)
+            # A real run leaves already billed periods to apply_billing, which reads them inside its
+            # transaction; a preview must read them itself.
+            billed = await bs.load_already_billed(reader, loaded.contracts) if run_id is None else set()
             result = bill([info.contract for info in loaded.contracts], settings, day, billed)
             if run_id is None:
                 drafts.extend(result.invoices)
                 customers.update(loaded.customers)
                 refs.update((info.id, info.ref) for info in loaded.contracts)
             else:
-                async with self.store.transaction() as db:
-                    applied = await bs.apply_billing(
-                        db, result, settings, contracts={info.id: info for info in loaded.contracts},
-                        customers=loaded.customers, run_id=run_id, actor=self.actor,
-                    )
-                    # Credit left by earlier payments pays the new invoices at once.
-                    await bs.settle_payments(db, sorted({invoice.customer_id for invoice in applied.invoices}))
+                applied = await self._post(result, loaded, settings, run_id)
                 posted.extend(applied.invoices)
                 skipped += applied.skipped_lines
             after = batch[-1]
@@ -272,18 +303,43 @@ class BillingWorker:
         return BillingReport(day, run_id is None, run_id, customers, tuple(drafts), tuple(posted), refs,
                              skipped, tuple(problems))
 
+    async def _post(
+        self, result: BillingResult, loaded: bs.ContractBatch, settings: BillingSettings, run_id: int
+    ) -> bs.AppliedBilling:
+        async with self.store.transaction() as db:
+            applied = await bs.apply_billing(
+                db, result, settings, contracts={info.id: info for info in loaded.contracts},
+                run_id=run_id, actor=self.actor,
+            )
+            # Credit left by earlier payments pays the new invoices at once.
+            await bs.settle_credit(db, sorted({invoice.customer_id for invoice in applied.invoices}))
+        return applied
+
     # standing
 
     @staticmethod
     def _changes(
         loaded: bs.ContractBatch, invoices: Sequence[OpenInvoice], today: date, settings: BillingSettings
     ) -> list[bs.StateChange]:
-        free = [info for info in loaded.contracts if not info.held(today)]
-        states = {info.id: info.contract.state for info in free}
-        return [
-            bs.StateChange.from_service_change(change, states[change.contract_id])
-            for change in standing.service_changes([info.contract for info in free], invoices, today, settings)
-        ]
+        """The batch's state changes, held contracts left out. The core scans every invoice for each
+        contract it is given, so it is given one customer at a time."""
+        owed: defaultdict[int, list[OpenInvoice]] = defaultdict(list)
+        for invoice in invoices:
+            owed[invoice.customer_id].append(invoice)
+        free: defaultdict[int, list[bs.ContractInfo]] = defaultdict(list)
+        for info in loaded.contracts:
+            if not info.held(today):
+                free[info.customer_id].append(info)
+        changes: list[bs.StateChange] = []
+        for customer_id, contracts in free.items():
+            states = {info.id: info.contract.state for info in contracts}
+            changes.extend(
+                bs.StateChange.from_service_change(change, states[change.contract_id])
+                for change in standing.service_changes(
+                    [info.contract for info in contracts], owed[customer_id], today, settings
+                )
+            )
+        return sorted(changes, key=lambda change: change.contract_id)
 
     async def _evaluate(self, customer_ids: Sequence[int], today: date, settings: BillingSettings) -> _Evaluation:
         """What a cutoff would change for these customers now, from the store as it is (no writes)."""
@@ -296,7 +352,7 @@ class BillingWorker:
         return found
 
     def _planned(
-        self, changes: Iterable[bs.StateChange], found: _Evaluation, routers: Mapping[int, bs.RouterRow]
+        self, changes: Iterable[bs.StateChange], found: _Evaluation, routers: Mapping[int, rs.RouterRow]
     ) -> list[PlannedChange]:
         planned = []
         for change in changes:
@@ -311,7 +367,7 @@ class BillingWorker:
         now = now or self.clock()
         config = await self.config()
         today = local_date(now, config.schedule)
-        routers, router_problems = await bs.load_routers(self.store.reader)
+        routers, router_problems = await rs.load_routers(self.store.reader)
         candidates = await bs.standing_candidates(self.store.reader, today)
         if dry_run:
             planned: list[PlannedChange] = []
@@ -321,7 +377,7 @@ class BillingWorker:
                 planned.extend(self._planned(found.changes, found, routers))
                 problems.extend(found.problems)
             return CutoffReport(today, True, None, tuple(planned), RouterReport(), tuple(problems))
-        async with self._run("cutoff", today, now) as (run_id, tally):
+        async with self._run("cutoff", today) as (run_id, tally):
             tally.errors.extend(router_problems)
             async with self.store.transaction() as db:
                 await bs.clear_expired_holds(db, today)
@@ -333,8 +389,8 @@ class BillingWorker:
             return CutoffReport(today, False, run_id, tuple(planned), router, tuple(tally.errors))
 
     async def _cutoff_batch(
-        self, batch: Sequence[int], today: date, settings: BillingSettings, routers: Mapping[int, bs.RouterRow],
-        run_id: int, tally: bs.RunTally, now: datetime,
+        self, batch: Sequence[int], today: date, settings: BillingSettings, routers: Mapping[int, rs.RouterRow],
+        run_id: int, tally: runs.RunTally, now: datetime,
     ) -> list[PlannedChange]:
         unconfirmed: set[int] = set()
         if self.refresh_payments is not None:
@@ -342,10 +398,13 @@ class BillingWorker:
             cutting = sorted({preview.contracts[c.contract_id].customer_id for c in preview.changes if c.is_cut})
             if cutting:
                 try:
-                    await self.refresh_payments(cutting)
+                    refreshed = await self.refresh_payments(cutting)
+                    blind = None if refreshed.fresh else refreshed.error or "no answer"
                 except Exception as error:  # noqa: BLE001 - whatever the sync raised, do not cut blind
-                    log.warning("payments of %d customers could not be refreshed: %s", len(cutting), error)
-                    tally.error(f"payments of {len(cutting)} customers could not be refreshed ({error});"
+                    blind = str(error) or type(error).__name__
+                if blind is not None:
+                    log.warning("payments of %d customers could not be refreshed: %s", len(cutting), blind)
+                    tally.error(f"payments of {len(cutting)} customers could not be refreshed ({blind});"
                                 " their cuts wait for the next run")
                     unconfirmed = set(cutting)
         async with self.store.transaction() as db:
@@ -373,30 +432,48 @@ class BillingWorker:
     ) -> PaymentReport:
         """Store a payment, settle the customer's invoices oldest first, and reconnect what it clears."""
         now = self.clock()
-        config = await self.config()
-        today = local_date(now, config.schedule)
-        routers, _ = await bs.load_routers(self.store.reader)
         async with self.store.transaction() as db:
             payment_id = await bs.insert_payment(db, customer_id, amount, currency, paid_on,
                                                  reference=reference, method=method)
-            await audit(db, actor, "payment.register", "payment", payment_id, {
-                "customer_id": customer_id, "amount": bs.money_text(amount), "currency": currency,
-                "paid_on": paid_on.isoformat(), "reference": reference,
-            })
-            settlement = await bs.settle_payments(db, [customer_id])
-            loaded = await bs.load_contracts(db, [customer_id])
-            found = _Evaluation({info.id: info for info in loaded.contracts}, dict(loaded.customers))
-            changes = [
-                change for change in self._changes(loaded, settlement.invoices, today, config.settings)
-                if _SEVERITY[change.new_state] < _SEVERITY[change.old_state]
-            ]
-            applied = await bs.apply_state_changes(
-                db, changes, found.contracts, found.customers, routers, run_id=None, actor=actor, now=now
-            )
-        router = await self.process_router_queue(now, only=applied.queued_actions)
+            detail = {"payment_id": payment_id, "customer_id": customer_id, "amount": str(amount),
+                      "currency": currency, "paid_on": paid_on.isoformat(), "reference": reference}
+            await audit(db, actor, "payment.register", "payment", payment_id, detail)
+            # Odoo keeps the residuals its pull brings back: a payment it never hears of would be undone.
+            await enqueue(db, "payment.register", detail, dedupe_key=f"payment.register:{payment_id}")
+            settlement, planned, queued = await self._improve(db, [customer_id], actor, now)
+        router = await self.process_router_queue(now, only=queued)
         credit = settlement.credit().get((customer_id, currency), Decimal(0))
         return PaymentReport(payment_id, tuple(a for a in settlement.allocations if a.payment_id == payment_id),
-                             credit, tuple(self._planned(changes, found, routers)), router)
+                             credit, tuple(planned), router)
+
+    async def reconnect_paid(self, customer_ids: Sequence[int], *, actor: str | None = None) -> list[PlannedChange]:
+        """Bring back at once what these customers' payments now cover: call it after payments
+        reach the store other than through ``register_payment`` (the Odoo pull)."""
+        now = self.clock()
+        async with self.store.transaction() as db:
+            _, planned, queued = await self._improve(db, customer_ids, actor or self.actor, now)
+        await self.process_router_queue(now, only=queued)
+        return planned
+
+    async def _improve(
+        self, db: aiosqlite.Connection, customer_ids: Sequence[int], actor: str, now: datetime
+    ) -> tuple[bs.Settlement, list[PlannedChange], tuple[int, ...]]:
+        """Settle the customers' payments and apply the changes that lighten their standing (never
+        a cut: those are for cutoff runs), inside the caller's transaction."""
+        config = await bs.load_billing_config(db)
+        routers, _ = await rs.load_routers(db)
+        settlement = await bs.settle_payments(db, customer_ids)
+        loaded = await bs.load_contracts(db, customer_ids)
+        found = _Evaluation({info.id: info for info in loaded.contracts}, dict(loaded.customers))
+        today = local_date(now, config.schedule)
+        changes = [
+            change for change in self._changes(loaded, settlement.invoices, today, config.settings)
+            if _SEVERITY[change.new_state] < _SEVERITY[change.old_state]
+        ]
+        applied = await bs.apply_state_changes(
+            db, changes, found.contracts, found.customers, routers, run_id=None, actor=actor, now=now
+        )
+        return settlement, self._planned(changes, found, routers), applied.queued_actions
 
     async def suspend_by_hand(self, contract_id: int, *, actor: str, note: str = "") -> PlannedChange | None:
         """Cut a contract now and hold it cut until an admin reconnects it."""
@@ -417,7 +494,7 @@ class BillingWorker:
         actor: str, reason: str, note: str,
     ) -> PlannedChange | None:
         now = self.clock()
-        routers, _ = await bs.load_routers(self.store.reader)
+        routers, _ = await rs.load_routers(self.store.reader)
         async with self.store.transaction() as db:
             loaded = await bs.load_contracts(db, contract_ids=[contract_id])
             if not loaded.contracts:
@@ -428,7 +505,8 @@ class BillingWorker:
             old = info.contract.state
             if old is new_state:
                 return None
-            actions = standing.transition_actions(old, new_state) if info.contract.service_kind is ServiceKind.INTERNET else ()
+            internet = info.contract.service_kind is ServiceKind.INTERNET
+            actions = standing.transition_actions(old, new_state) if internet else ()
             change = bs.StateChange(contract_id, old, new_state, actions, reason)
             found = _Evaluation({info.id: info}, dict(loaded.customers))
             applied = await bs.apply_state_changes(
@@ -448,29 +526,31 @@ class BillingWorker:
 
         return list(await asyncio.gather(*(limited(job) for job in work)))
 
-    async def process_router_queue(self, now: datetime | None = None, *, only: Iterable[int] | None = None) -> RouterReport:
+    async def process_router_queue(
+        self, now: datetime | None = None, *, only: Iterable[int] | None = None
+    ) -> RouterReport:
         """Send the queued actions that are due (or just ``only`` these) to their routers."""
         now = now or self.clock()
         only = None if only is None else list(only)
         if only is not None and not only:
             return RouterReport()
         async with self._router_lock:
-            queued = await bs.due_router_actions(self.store.reader, now, only=only)
+            queued = await rs.due_router_actions(self.store.reader, now, only=only)
             if not queued:
                 return RouterReport()
             stale = [action.id for action in queued if not action.still_wanted()]
-            by_router: defaultdict[int, list[bs.QueuedAction]] = defaultdict(list)
+            by_router: defaultdict[int, list[rs.QueuedAction]] = defaultdict(list)
             for action in queued:
                 if action.still_wanted():
                     by_router[action.router_id].append(action)
-            routers, _ = await bs.load_routers(self.store.reader)
+            routers, _ = await rs.load_routers(self.store.reader)
             batches = await self._per_router(
                 self._send(routers.get(router_id), actions) for router_id, actions in by_router.items()
             )
             outcomes = [outcome for batch in batches for outcome in batch]
             async with self.store.transaction() as db:
-                await bs.supersede_actions(db, stale)
-                await bs.record_router_outcomes(db, outcomes, now)
+                await rs.supersede_actions(db, stale)
+                await rs.record_router_outcomes(db, outcomes, now)
         errors = sorted({outcome.error for outcome in outcomes if not outcome.ok and outcome.error})
         return RouterReport(
             done=sum(outcome.ok for outcome in outcomes),
@@ -480,28 +560,28 @@ class BillingWorker:
             errors=tuple(errors),
         )
 
-    async def _send(self, router: bs.RouterRow | None, actions: Sequence[bs.QueuedAction]) -> list[bs.ActionOutcome]:
+    async def _send(self, router: rs.RouterRow | None, actions: Sequence[rs.QueuedAction]) -> list[rs.ActionOutcome]:
         if router is None:
-            return [bs.ActionOutcome(a.id, False, "the router was deleted", permanent=True) for a in actions]
+            return [rs.ActionOutcome(a.id, False, "the router was deleted", permanent=True) for a in actions]
         if not router.enabled:
-            return [bs.ActionOutcome(a.id, False, f"router {router.name!r} is disabled") for a in actions]
-        outcomes: list[bs.ActionOutcome] = []
+            return [rs.ActionOutcome(a.id, False, f"router {router.name!r} is disabled") for a in actions]
+        outcomes: list[rs.ActionOutcome] = []
         requests: list[tuple[int, RouterAction]] = []
         for action in actions:
             try:
-                requests.append((action.id, RouterAction(str(action.action), action.target, action.contract_ref,  # type: ignore[arg-type]
-                                                         action.reason)))
+                request = RouterAction(_ACTION_KINDS[action.action], action.target, action.contract_ref, action.reason)
+                requests.append((action.id, request))
             except ValueError as error:
-                outcomes.append(bs.ActionOutcome(action.id, False, str(error), permanent=True))
+                outcomes.append(rs.ActionOutcome(action.id, False, str(error), permanent=True))
         if requests:
             results = await self._apply(router, [request for _, request in requests])
             outcomes.extend(
-                bs.ActionOutcome(action_id, result.ok, result.error)
+                rs.ActionOutcome(action_id, result.ok, result.error)
                 for (action_id, _), result in zip(requests, results, strict=True)
             )
         return outcomes
 
-    async def _apply(self, router: bs.RouterRow, actions: Sequence[RouterAction]) -> list[ActionResult]:
+    async def _apply(self, router: rs.RouterRow, actions: Sequence[RouterAction]) -> list[ActionResult]:
         try:
             client = self.router_factory(router.config)
             return await asyncio.to_thread(client.apply, actions)
@@ -511,7 +591,7 @@ class BillingWorker:
 
     async def reconcile(self, *, dry_run: bool = False, names: Sequence[str] | None = None) -> list[ReconcileReport]:
         """Make each router's marked entries match who must be cut or noticed now."""
-        routers, _ = await bs.load_routers(self.store.reader)
+        routers, _ = await rs.load_routers(self.store.reader)
         chosen = [r for r in routers.values() if r.enabled and (names is None or r.name in names)]
         if names is not None:
             missing = sorted(set(names) - {r.name for r in routers.values()})
@@ -519,8 +599,8 @@ class BillingWorker:
                 raise bs.BillingStoreError(f"no router named {', '.join(missing)}")
         return await self._per_router(self._reconcile_one(router, dry_run) for router in chosen)
 
-    async def _reconcile_one(self, router: bs.RouterRow, dry_run: bool) -> ReconcileReport:
-        wanted = await bs.wanted_on_router(self.store.reader, router.id)
+    async def _reconcile_one(self, router: rs.RouterRow, dry_run: bool) -> ReconcileReport:
+        wanted = await rs.wanted_on_router(self.store.reader, router.id)
         suspended = [Wanted(w.target, w.contract_ref, w.reason) for w in wanted if w.state is ContractState.SUSPENDED]
         noticed = [Wanted(w.target, w.contract_ref, w.reason) for w in wanted if w.state is ContractState.NOTICE]
         if not router.takes(standing.RouterAction.NOTICE):
@@ -536,7 +616,7 @@ class BillingWorker:
         results = await self._apply(router, plan)
         now = self.clock()
         async with self.store.transaction() as db:
-            await bs.record_reconcile_actions(
+            await rs.record_reconcile_actions(
                 db, router.id,
                 [(r.action.action, r.action.target, r.action.contract_ref, r.action.reason, r.ok, r.error)
                  for r in results],
@@ -555,7 +635,9 @@ class BillingScheduler:
     seconds so changed settings take effect. A run that fails is tried again after ``retry_after``.
     """
 
-    def __init__(self, worker: BillingWorker, *, idle: float = 60.0, retry_after: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(
+        self, worker: BillingWorker, *, idle: float = 60.0, retry_after: timedelta = timedelta(minutes=5)
+    ) -> None:
         self.worker = worker
         self.idle = idle
         self.retry_after = retry_after
@@ -576,7 +658,7 @@ class BillingScheduler:
     async def _attempt(self, kind: str, now: datetime, job: Callable[[], Awaitable[object]]) -> None:
         try:
             await job()
-        except bs.RunBusyError as busy:
+        except runs.RunBusyError as busy:
             log.info("%s not started: %s", kind, busy)
             self._not_before[kind] = now + timedelta(seconds=self.idle)
         except Exception:  # noqa: BLE001 - logged; tried again after retry_after
@@ -589,12 +671,12 @@ class BillingScheduler:
         reader = worker.store.reader
         schedule = (await worker.config()).schedule
         now = worker.clock()
-        day = billing_due(now, await bs.last_successful_run(reader, "billing"), schedule)
+        day = billing_due(now, await runs.last_successful_run(reader, "billing"), schedule)
         if day is not None and self._ready("billing", now):
             await self._attempt("billing", now, lambda: worker.run_billing(day))
-        if cutoff_due(now, await bs.last_successful_run(reader, "cutoff"), schedule) and self._ready("cutoff", now):
+        if cutoff_due(now, await runs.last_successful_run(reader, "cutoff"), schedule) and self._ready("cutoff", now):
             await self._attempt("cutoff", now, lambda: worker.run_cutoffs(now))
-        elif (retry := await bs.next_router_attempt(reader)) is not None and retry <= now and self._ready("router", now):
+        elif (retry := await rs.next_router_attempt(reader)) is not None and retry <= now and self._ready("router", now):
             await self._attempt("router", now, lambda: worker.process_router_queue(now))
         return await self._seconds_to_next(schedule)
 
@@ -602,10 +684,10 @@ class BillingScheduler:
         reader = self.worker.store.reader
         now = self.worker.clock()
         due = {
-            "billing": next_billing_at(now, await bs.last_successful_run(reader, "billing"), schedule),
-            "cutoff": next_cutoff(now, await bs.last_successful_run(reader, "cutoff"), schedule),
+            "billing": next_billing_at(now, await runs.last_successful_run(reader, "billing"), schedule),
+            "cutoff": next_cutoff(now, await runs.last_successful_run(reader, "cutoff"), schedule),
         }
-        if (retry := await bs.next_router_attempt(reader)) is not None:
+        if (retry := await rs.next_router_attempt(reader)) is not None:
             due["router"] = retry
         wake = min(max(when, self._not_before.get(kind, when)) for kind, when in due.items())
         return min(self.idle, max(1.0, (wake - now).total_seconds()))

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 
+from centinela.billing.worker import BillingScheduler, BillingWorker
 from centinela.config import Config, ReceiverConfig, SerialPortConfig, parse_endpoint
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
@@ -57,6 +58,7 @@ class Runtime:
     lock: ReceiverLock | None = None
     takeover_interval: float = 2.0
     sync: SyncWorker | None = None
+    billing: BillingWorker | None = None
     _sync_bar: tuple[str, int] = ("off", 0)
     fixed_listeners: bool = False
     """Listen options came from the command line: saved listener settings do not apply."""
@@ -66,6 +68,8 @@ class Runtime:
         """Open the store and follow its changes; receive signals if no other process does,
         otherwise stand by and take over when that process goes away."""
         self.store = await Store.open(self.config.data_dir)
+        # Every console can act on billing (a payment, a manual cut); only the owner schedules it.
+        self.billing = BillingWorker(self.store)
         self.feed = ChangeFeed(self.store)
         self.feed.settings_listeners.append(self._settings_changed)
         # Primed before start() returns: whatever commits from now on is published.
@@ -119,6 +123,10 @@ class Runtime:
         self._spawn(self._follow_keys(), "account-keys")
         self.sync = SyncWorker(self.store, self.config)
         self._spawn(self.sync.run(), "odoo-sync")
+        assert self.billing is not None
+        # Right before a cut, the customer's payments are read again from Odoo (when it is on).
+        self.billing.refresh_payments = self.sync.refresh_payments
+        self._spawn(BillingScheduler(self.billing).run(), "billing-scheduler")
         if self.demo:
             await self._start_demo()
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
-import socket
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
@@ -47,34 +45,35 @@ from centinela.billing.models import (
 )
 from centinela.billing.payments import Allocation, allocate
 from centinela.billing.periods import Cycle, period_starting
-from centinela.billing.router import RouterConfig
 from centinela.billing.schedule import ScheduleSettings
 from centinela.data.audit import audit
-from centinela.data.outbox import backoff
 from centinela.data.settings import settings_with_prefix
-from centinela.data.timeutil import from_db, to_db
+from centinela.data.timeutil import to_db
+
+if TYPE_CHECKING:
+    from centinela.data.router_store import RouterRow
 
 log = logging.getLogger(__name__)
 
 INVOICE_PREFIX: Final = "FAC"
 IN_FORCE: Final = "state NOT IN ('draft', 'cancelled')"
-_IDS: Final = "(SELECT value FROM json_each(?))"
-MAX_RUN_ERRORS: Final = 200
+ID_LIST: Final = "(SELECT value FROM json_each(?))"
+"""``x IN {ID_LIST}`` with :func:`id_list` as the parameter: any number of ids, one parameter."""
 
 Hold = Literal["suspended", "active"]
-RunKind = Literal["billing", "cutoff"]
 
 
 class BillingStoreError(Exception):
     """Billing data that cannot be used as it is; the message says why, in one line."""
 
 
-class RunBusyError(BillingStoreError):
-    """Another process is running billing or cutoffs."""
-
-
-def _ids(values: Iterable[int]) -> str:
+def id_list(values: Iterable[int]) -> str:
     return json.dumps(sorted(set(values)))
+
+
+def contract_ref(contract_id: int, ref: str | None) -> str:
+    """A contract's reference as router marks carry it: its own, or ``#<id>``."""
+    return ref or f"#{contract_id}"
 
 
 def _date(text: str | None) -> date | None:
@@ -91,24 +90,15 @@ async def _enqueue_all(db: aiosqlite.Connection, operation: str, items: Iterable
     )
 
 
-# The "invoice.post" payload, built by SQLite from the rows just stored: what Odoo gets is what the
-# store holds, and 60,000 invoices cost no Python work.
+# "invoice.post" items, one per invoice of a batch, written by one statement. The Odoo push reads the
+# invoice, its lines and customer from the store when it sends it (data/odoo_push.py); the other
+# keys are for people reading the outbox.
 _ENQUEUE_INVOICES: Final = """
 INSERT INTO outbox (target, operation, payload, dedupe_key)
-SELECT 'odoo', 'invoice.post', json_object(
-    'invoice_id', i.id, 'number', i.number, 'customer_id', i.customer_id, 'customer_ref', cu.ref,
-    'customer_odoo_id', cu.odoo_id, 'invoice_date', i.invoice_date, 'due_date', i.due_date,
-    'currency', i.currency, 'subtotal', i.subtotal, 'tax', i.tax, 'total', i.total,
-    'lines', (SELECT json_group_array(json_object(
-                 'contract_id', l.contract_id, 'contract_ref', coalesce(k.ref, '#' || k.id),
-                 'contract_odoo_id', k.odoo_id, 'kind', l.kind, 'period_start', l.period_start,
-                 'period_end', l.period_end, 'description', l.description, 'quantity', l.quantity,
-                 'unit_price', l.unit_price, 'tax_rate', l.tax_rate, 'amount', l.amount, 'tax', l.tax))
-              FROM invoice_lines l JOIN contracts k ON k.id = l.contract_id
-              WHERE l.invoice_id = i.id ORDER BY l.id)),
-    'invoice.post:' || i.number
-FROM invoices i LEFT JOIN customers cu ON cu.id = i.customer_id
-WHERE i.id BETWEEN ? AND ?
+SELECT 'odoo', 'invoice.post',
+       json_object('invoice_id', id, 'number', number, 'customer_id', customer_id, 'total', total),
+       'invoice.post:' || number
+FROM invoices WHERE id BETWEEN ? AND ?
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 
@@ -229,44 +219,42 @@ class ContractBatch:
     customers: Mapping[int, Customer]
 
 
-def contract_ref(contract_id: int, ref: str | None) -> str:
-    return ref or f"#{contract_id}"
-
-
 _CONTRACT_COLUMNS: Final = (
     "c.id, c.ref, c.customer_id, c.service_kind, c.state, c.anchor_day, c.current_period_start, c.start_date,"
-    " c.grace_days, c.price, c.currency, c.billing_cycle, c.router_id, c.router_target, c.hold, c.hold_until,"
-    " c.odoo_id, c.plan_id, p.name, p.price, p.currency, p.tax_rate, p.cycle, p.billing_mode, p.grace_days"
+    " c.grace_days, c.router_id, c.router_target, c.hold, c.hold_until, c.odoo_id,"
+    " c.plan_id, c.price, c.currency, c.billing_cycle"  # the plan, and the contract's own terms
 )
+_KINDS: Final = {kind.value: kind for kind in ServiceKind}
+_STATES: Final = {state.value: state for state in ContractState}
 
 
-class _PlanCache:
-    """One validated Plan per distinct (plan, contract overrides): 100,000 contracts share a few."""
+class _Plans:
+    """The effective Plan of each (plan, contract's own price, currency, cycle), built once:
+    100,000 contracts share a few."""
 
-    def __init__(self) -> None:
-        self._plans: dict[tuple[object, ...], Plan] = {}
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._rows = {row[0]: row for row in rows}
+        self._plans: dict[tuple[Any, ...], Plan] = {}
 
-    def get(self, row: Sequence[Any]) -> Plan:
-        key = tuple(row[9:12]) + tuple(row[17:25])
-        plan = self._plans.get(key)
+    def get(self, terms: tuple[Any, ...], kind: str) -> Plan:
+        plan = self._plans.get(terms)
         if plan is None:
-            plan = self._plans[key] = self._build(row)
+            plan = self._plans[terms] = self._build(terms, kind)
         return plan
 
-    @staticmethod
-    def _build(row: Sequence[Any]) -> Plan:
-        (c_price, c_currency, c_cycle) = row[9:12]
-        (plan_id, name, price, currency, tax_rate, cycle, mode, grace) = row[17:25]
-        price_text = c_price if c_price is not None else price
-        currency = c_currency or currency
-        if price_text is None or not currency:
+    def _build(self, terms: tuple[Any, ...], kind: str) -> Plan:
+        plan_id, own_price, own_currency, own_cycle = terms
+        _, name, price, currency, tax_rate, cycle, mode, grace = self._rows.get(plan_id) or (None,) * 8
+        price = own_price if own_price is not None else price
+        currency = own_currency or currency
+        if price is None or not currency:
             raise BillingStoreError("no plan, or no price and currency")
         try:
             return Plan(
-                name=name or f"Servicio {row[3]}",
-                price=Decimal(str(price_text)),
+                name=name or f"Servicio {kind}",
+                price=Decimal(str(price)),
                 currency=str(currency).upper(),
-                cycle=Cycle(c_cycle or cycle or Cycle.MONTHLY),
+                cycle=Cycle(own_cycle or cycle or Cycle.MONTHLY),
                 tax_rate=Decimal(str(tax_rate)) if tax_rate not in (None, "") else None,
                 billing_mode=BillingMode(mode or BillingMode.PREPAID),
                 grace_days=grace,
@@ -275,41 +263,34 @@ class _PlanCache:
             raise BillingStoreError(f"plan {name or plan_id}: {error}") from None
 
 
-def _contract_from_row(row: Sequence[Any], plans: _PlanCache) -> ContractInfo:
-    contract_id, ref = row[0], row[1]
-    plan = plans.get(row)
-    cursor = _date(row[6]) or _date(row[7])
+def _contract_from_row(row: Sequence[Any], plans: _Plans) -> ContractInfo:
+    (contract_id, ref, customer_id, kind, state, anchor_day, cursor, start, grace_days, router_id, target, hold,
+     hold_until, odoo_id) = row[:14]
+    plan = plans.get(tuple(row[14:]), kind)
+    cursor = _date(cursor or start)
     if cursor is None:
         raise BillingStoreError("no start date")
-    anchor_day = row[5] or cursor.day
-    period = period_starting(cursor, anchor_day, plan.cycle)
+    anchor_day = anchor_day or cursor.day
     try:
+        period = period_starting(cursor, anchor_day, plan.cycle)
         contract = Contract(
             id=contract_id,
-            customer_id=row[2],
-            service_kind=ServiceKind(row[3]),
+            customer_id=customer_id,
+            service_kind=_KINDS[kind],
             plan=plan,
             anchor_day=anchor_day,
             current_period_start=period.start,
             current_period_end=period.end,
-            state=ContractState(row[4]),
-            grace_days=row[8],
+            state=_STATES[state],
+            grace_days=grace_days,
         )
-    except ValueError as error:
-        raise BillingStoreError(str(error)) from None
-    return ContractInfo(
-        contract=contract,
-        ref=contract_ref(contract_id, ref),
-        router_id=row[12],
-        router_target=row[13],
-        hold=row[14],
-        hold_until=_date(row[15]),
-        odoo_id=row[16],
-    )
+    except (KeyError, ValueError) as error:
+        raise BillingStoreError(f"cannot be billed: {error}") from None
+    return ContractInfo(contract, contract_ref(contract_id, ref), router_id, target, hold, _date(hold_until), odoo_id)
 
 
 async def load_customers(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> dict[int, Customer]:
-    async with db.execute(f"SELECT id, ref, name, odoo_id FROM customers WHERE id IN {_IDS}", (_ids(customer_ids),)) as cur:
+    async with db.execute(f"SELECT id, ref, name, odoo_id FROM customers WHERE id IN {ID_LIST}", (id_list(customer_ids),)) as cur:
         return {row[0]: Customer(*row) for row in await cur.fetchall()}
 
 
@@ -319,20 +300,22 @@ async def load_contracts(
     *,
     contract_ids: Sequence[int] | None = None,
     due_on: date | None = None,
+    with_customers: bool = True,
 ) -> ContractBatch:
     """Contracts in force of these customers (or these contracts); with ``due_on`` only those
     whose billing cursor is on or before that date. Rows the core cannot use come back as problems."""
     if (customer_ids is None) == (contract_ids is None):
         raise ValueError("give customer_ids or contract_ids")
-    where = f"c.customer_id IN {_IDS}" if customer_ids is not None else f"c.id IN {_IDS}"
-    params: list[object] = [_ids(customer_ids if customer_ids is not None else contract_ids or ())]
+    where = f"c.customer_id IN {ID_LIST}" if customer_ids is not None else f"c.id IN {ID_LIST}"
+    params: list[object] = [id_list(customer_ids if customer_ids is not None else contract_ids or ())]
     if due_on is not None:
         where += " AND coalesce(c.current_period_start, c.start_date) <= ?"
         params.append(due_on.isoformat())
-    sql = f"SELECT {_CONTRACT_COLUMNS} FROM contracts c LEFT JOIN plans p ON p.id = c.plan_id WHERE c.{IN_FORCE} AND {where} ORDER BY c.id"
-    async with db.execute(sql, params) as cur:
+    async with db.execute(f"SELECT {_CONTRACT_COLUMNS} FROM contracts c WHERE c.{IN_FORCE} AND {where} ORDER BY c.id",
+                          params) as cur:
         rows = await cur.fetchall()
-    plans = _PlanCache()
+    async with db.execute("SELECT id, name, price, currency, tax_rate, cycle, billing_mode, grace_days FROM plans") as cur:
+        plans = _Plans(await cur.fetchall())
     contracts: list[ContractInfo] = []
     problems: list[ContractProblem] = []
     for row in rows:
@@ -340,7 +323,7 @@ async def load_contracts(
             contracts.append(_contract_from_row(row, plans))
         except BillingStoreError as error:
             problems.append(ContractProblem(row[0], contract_ref(row[0], row[1]), str(error)))
-    customers = await load_customers(db, {row[2] for row in rows})
+    customers = await load_customers(db, {row[2] for row in rows}) if with_customers else {}
     return ContractBatch(tuple(contracts), tuple(problems), customers)
 
 
@@ -376,16 +359,23 @@ async def standing_candidates(db: aiosqlite.Connection, today: date) -> list[int
         return [row[0] for row in await cur.fetchall()]
 
 
-async def load_already_billed(db: aiosqlite.Connection, contracts: Iterable[ContractInfo]) -> set[tuple[int, date]]:
-    """(contract, period start) pairs already billed at or after each contract's cursor."""
-    cursors = [[info.id, info.contract.current_period_start.isoformat()] for info in contracts]
+async def billed_periods(db: aiosqlite.Connection, contract_ids: Iterable[int], since: date) -> set[tuple[int, date]]:
+    """(contract, period start) of these contracts' period lines starting on or after ``since``."""
     async with db.execute(
-        "SELECT l.contract_id, l.period_start FROM json_each(?) j JOIN invoice_lines l"
-        " ON l.contract_id = json_extract(j.value, '$[0]') AND l.kind = 'period'"
-        " AND l.period_start >= json_extract(j.value, '$[1]')",
-        (json.dumps(cursors),),
+        f"SELECT contract_id, period_start FROM invoice_lines WHERE kind = 'period' AND contract_id IN {ID_LIST}"
+        " AND period_start >= ?",
+        (id_list(contract_ids), since.isoformat()),
     ) as cur:
-        return {(row[0], date.fromisoformat(row[1])) for row in await cur.fetchall()}
+        return {(contract_id, date.fromisoformat(start)) for contract_id, start in await cur.fetchall()}
+
+
+async def load_already_billed(db: aiosqlite.Connection, contracts: Sequence[ContractInfo]) -> set[tuple[int, date]]:
+    """(contract, period start) pairs already billed at or after each contract's cursor."""
+    if not contracts:
+        return set()
+    cursors = {info.id: info.contract.current_period_start for info in contracts}
+    found = await billed_periods(db, cursors, min(cursors.values()))
+    return {(contract_id, start) for contract_id, start in found if start >= cursors[contract_id]}
 
 
 # --- invoices and payments ---------------------------------------------------------------------
@@ -394,8 +384,8 @@ async def load_already_billed(db: aiosqlite.Connection, contracts: Iterable[Cont
 async def load_open_invoices(db: aiosqlite.Connection, customer_ids: Iterable[int]) -> list[OpenInvoice]:
     async with db.execute(
         f"SELECT id, customer_id, currency, invoice_date, due_date, residual FROM invoices"
-        f" WHERE state = 'posted' AND customer_id IN {_IDS} ORDER BY id",
-        (_ids(customer_ids),),
+        f" WHERE state = 'posted' AND customer_id IN {ID_LIST} ORDER BY id",
+        (id_list(customer_ids),),
     ) as cur:
         rows = await cur.fetchall()
     invoices = []
@@ -454,8 +444,8 @@ async def load_unsettled_payments(db: aiosqlite.Connection, customer_ids: Iterab
     async with db.execute(
         f"SELECT p.id, p.customer_id, p.currency, p.paid_on, p.amount,"
         f" (SELECT group_concat(a.amount, ' ') FROM payment_allocations a WHERE a.payment_id = p.id)"
-        f" FROM payments p WHERE p.settled = 0 AND p.customer_id IN {_IDS} ORDER BY p.paid_on, p.id",
-        (_ids(customer_ids),),
+        f" FROM payments p WHERE p.settled = 0 AND p.customer_id IN {ID_LIST} ORDER BY p.paid_on, p.id",
+        (id_list(customer_ids),),
     ) as cur:
         rows = await cur.fetchall()
     payments = []
@@ -534,6 +524,14 @@ async def settle_payments(db: aiosqlite.Connection, customer_ids: Sequence[int])
     return settlement
 
 
+async def settle_credit(db: aiosqlite.Connection, customer_ids: Sequence[int]) -> None:
+    """Allocate the unsettled payments of those customers who have any (after new invoices)."""
+    payments = await load_unsettled_payments(db, customer_ids)
+    if payments:
+        invoices = await load_open_invoices(db, sorted({payment.customer_id for payment in payments}))
+        await write_settlement(db, plan_settlement(payments, invoices))
+
+
 async def insert_payment(
     db: aiosqlite.Connection, customer_id: int, amount: Decimal, currency: str, paid_on: date,
     *, reference: str | None = None, method: str | None = None,
@@ -550,6 +548,11 @@ async def find_customer(db: aiosqlite.Connection, ref: str) -> Customer | None:
     async with db.execute("SELECT id, ref, name, odoo_id FROM customers WHERE ref = ?", (ref,)) as cur:
         row = await cur.fetchone()
     return Customer(*row) if row else None
+
+
+async def invoice_numbers(db: aiosqlite.Connection, invoice_ids: Iterable[int]) -> dict[int, str]:
+    async with db.execute(f"SELECT id, number FROM invoices WHERE id IN {ID_LIST}", (id_list(invoice_ids),)) as cur:
+        return {id_: number for id_, number in await cur.fetchall()}
 
 
 async def customer_currencies(db: aiosqlite.Connection, customer_id: int) -> set[str]:
@@ -611,15 +614,12 @@ async def _drop_billed_lines(
     db: aiosqlite.Connection, drafts: Sequence[InvoiceDraft], settings: BillingSettings
 ) -> tuple[list[InvoiceDraft], int]:
     """The drafts without the period lines the store already has, re-totalled; empty ones dropped."""
-    keys = [[line.contract_id, line.period_start.isoformat()]
-            for draft in drafts for line in draft.lines if line.kind is LineKind.PERIOD]
-    async with db.execute(
-        "SELECT l.contract_id, l.period_start FROM json_each(?) j JOIN invoice_lines l"
-        " ON l.contract_id = json_extract(j.value, '$[0]') AND l.period_start = json_extract(j.value, '$[1]')"
-        " AND l.kind = 'period'",
-        (json.dumps(keys),),
-    ) as cur:
-        billed = {(row[0], date.fromisoformat(row[1])) for row in await cur.fetchall()}
+    keys = {(line.contract_id, line.period_start)
+            for draft in drafts for line in draft.lines if line.kind is LineKind.PERIOD}
+    if not keys:
+        return list(drafts), 0
+    found = await billed_periods(db, {contract_id for contract_id, _ in keys}, min(start for _, start in keys))
+    billed = keys & found
     if not billed:
         return list(drafts), 0
     kept: list[InvoiceDraft] = []
@@ -663,7 +663,7 @@ async def apply_billing(
                 "posted" if draft.total > 0 else "paid", run_id,
             ))
             line_rows.extend(
-                (invoice_id, line.contract_id, line.kind.value, line.period_start.isoformat(),
+                (invoice_id, line.contract_id, str(line.kind), line.period_start.isoformat(),
                  line.period_end.isoformat(), line.description, str(line.quantity), str(line.unit_price),
                  None if line.tax_rate is None else str(line.tax_rate), str(line.amount), str(line.tax))
                 for line in draft.lines
@@ -734,46 +734,6 @@ class StateChange:
 
 
 @dataclass(frozen=True, slots=True)
-class RouterRow:
-    id: int
-    name: str
-    enabled: bool
-    config: RouterConfig
-
-    def takes(self, action: standing.RouterAction) -> bool:
-        """Whether this router does anything for the action (notices need a notice list)."""
-        if action in (standing.RouterAction.NOTICE, standing.RouterAction.CLEAR_NOTICE):
-            return self.config.method == "address-list" and self.config.notice_list is not None
-        return True
-
-
-_ROUTER_COLUMNS: Final = "id, name, host, port, tls, username, password, method, list_name, notice_list, timeout, tls_ca_file, enabled"
-
-
-def _router_from_row(row: Sequence[Any]) -> RouterRow:
-    (id_, name, host, port, tls, username, password, method, list_name, notice_list, timeout, ca, enabled) = row
-    config = RouterConfig(
-        name=name, host=host, port=port, tls=bool(tls), username=username, password=password or "",
-        method=method, list_name=list_name, notice_list=notice_list, timeout=float(timeout), tls_ca_file=ca,
-    )
-    return RouterRow(id_, name, bool(enabled), config)
-
-
-async def load_routers(db: aiosqlite.Connection) -> tuple[dict[int, RouterRow], list[str]]:
-    """Every router by id, and one problem line per router whose row cannot be used."""
-    async with db.execute(f"SELECT {_ROUTER_COLUMNS} FROM routers ORDER BY name") as cur:
-        rows = await cur.fetchall()
-    routers: dict[int, RouterRow] = {}
-    problems: list[str] = []
-    for row in rows:
-        try:
-            routers[row[0]] = _router_from_row(row)
-        except ValueError as error:
-            problems.append(str(error))
-    return routers, problems
-
-
-@dataclass(frozen=True, slots=True)
 class AppliedChanges:
     suspensions: int
     reconnections: int
@@ -829,6 +789,7 @@ async def apply_state_changes(
         raise BillingStoreError("contracts changed state while their standing was computed; nothing applied")
     problems: list[str] = []
     action_rows: list[tuple[object, ...]] = []
+    with_actions: set[int] = set()
     for change in changes:
         info = contracts[change.contract_id]
         router = routers.get(info.router_id) if info.router_id is not None else None
@@ -838,6 +799,7 @@ async def apply_state_changes(
         if router is None or not info.router_target:
             problems.append(f"contract {info.ref}: {change.new_state} without a router and target to act on")
             continue
+        with_actions.add(info.id)
         action_rows.extend(
             (router.id, info.id, info.ref, run_id, str(action), info.router_target, change.reason, stamp)
             for action in wanted
@@ -845,7 +807,7 @@ async def apply_state_changes(
     await db.executemany(
         "UPDATE router_actions SET state = 'superseded', last_error = 'superseded by a later change'"
         " WHERE contract_id = ? AND state = 'queued'",
-        [(contract_id,) for contract_id in sorted({row[1] for row in action_rows})],
+        [(contract_id,) for contract_id in sorted(with_actions)],
     )
     async with db.execute("SELECT coalesce(max(id), 0) FROM router_actions") as cur:
         (last_id,) = await cur.fetchone()
@@ -896,257 +858,3 @@ async def clear_expired_holds(db: aiosqlite.Connection, today: date) -> int:
         (today.isoformat(),),
     )
     return max(cursor.rowcount, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedAction:
-    id: int
-    router_id: int
-    contract_id: int | None
-    contract_ref: str
-    action: standing.RouterAction
-    target: str
-    reason: str
-    attempts: int
-    contract_state: ContractState | None
-
-    def still_wanted(self) -> bool:
-        """Whether the contract is still in the state this action brings the router to."""
-        if self.contract_state is None:
-            return True
-        state = self.contract_state
-        match self.action:
-            case standing.RouterAction.SUSPEND:
-                return state is ContractState.SUSPENDED
-            case standing.RouterAction.RECONNECT:
-                return state is not ContractState.SUSPENDED
-            case standing.RouterAction.NOTICE:
-                return state is ContractState.NOTICE
-            case standing.RouterAction.CLEAR_NOTICE:
-                return state is not ContractState.NOTICE
-
-
-async def due_router_actions(
-    db: aiosqlite.Connection, now: datetime, *, only: Iterable[int] | None = None
-) -> list[QueuedAction]:
-    """Queued actions whose time has come (or exactly ``only`` these, if still queued), in order."""
-    where = "a.state = 'queued' AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?)"
-    params: list[object] = [to_db(now)]
-    if only is not None:
-        where = f"a.state = 'queued' AND a.id IN {_IDS}"
-        params = [_ids(only)]
-    async with db.execute(
-        "SELECT a.id, a.router_id, a.contract_id, a.contract_ref, a.action, a.target, a.reason, a.attempts, c.state"
-        f" FROM router_actions a LEFT JOIN contracts c ON c.id = a.contract_id WHERE {where} ORDER BY a.id",
-        params,
-    ) as cur:
-        rows = await cur.fetchall()
-    return [
-        QueuedAction(id_, router_id, contract_id, ref, standing.RouterAction(action), target, reason or "", attempts,
-                     ContractState(state) if state else None)
-        for id_, router_id, contract_id, ref, action, target, reason, attempts, state in rows
-    ]
-
-
-async def next_router_attempt(db: aiosqlite.Connection) -> datetime | None:
-    async with db.execute("SELECT min(coalesce(next_attempt_at, created_at)) FROM router_actions WHERE state = 'queued'") as cur:
-        (when,) = await cur.fetchone()
-    return from_db(when)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionOutcome:
-    action_id: int
-    ok: bool
-    error: str | None = None
-    permanent: bool = False  # the action itself is unusable: never retried
-
-
-async def record_router_outcomes(db: aiosqlite.Connection, outcomes: Sequence[ActionOutcome], now: datetime) -> None:
-    """Done only what the router confirmed; the rest waits for a retry with backoff."""
-    stamp = to_db(now)
-    await db.executemany(
-        "UPDATE router_actions SET state = 'done', done_at = ?, attempts = attempts + 1, last_error = NULL"
-        " WHERE id = ? AND state = 'queued'",
-        [(stamp, outcome.action_id) for outcome in outcomes if outcome.ok],
-    )
-    await db.executemany(
-        "UPDATE router_actions SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
-        [((outcome.error or "")[:2000], outcome.action_id) for outcome in outcomes if outcome.permanent],
-    )
-    retries = [outcome for outcome in outcomes if not outcome.ok and not outcome.permanent]
-    if retries:
-        async with db.execute(
-            f"SELECT id, attempts FROM router_actions WHERE id IN {_IDS}", (_ids(o.action_id for o in retries),)
-        ) as cur:
-            attempts = dict(await cur.fetchall())
-        await db.executemany(
-            "UPDATE router_actions SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'queued'",
-            [(attempts[o.action_id] + 1, to_db(now + backoff(attempts[o.action_id] + 1)), (o.error or "")[:2000],
-              o.action_id) for o in retries],
-        )
-
-
-async def supersede_actions(db: aiosqlite.Connection, action_ids: Iterable[int]) -> None:
-    await db.executemany(
-        "UPDATE router_actions SET state = 'superseded', last_error = 'the contract is no longer in that state'"
-        " WHERE id = ? AND state = 'queued'",
-        [(action_id,) for action_id in action_ids],
-    )
-
-
-async def record_reconcile_actions(
-    db: aiosqlite.Connection, router_id: int, rows: Sequence[tuple[str, str, str, str, bool, str | None]],
-    now: datetime, actor: str,
-) -> None:
-    """Reconciliation's actions as router_actions rows: (action, target, contract ref, reason, ok, error).
-    Those the router did not confirm stay queued for the next retry."""
-    stamp = to_db(now)
-    for action, target, ref, reason, ok, error in rows:
-        async with db.execute("SELECT id FROM contracts WHERE ref = ?", (ref,)) as cur:
-            found = await cur.fetchone()
-        await db.execute(
-            "INSERT INTO router_actions (router_id, contract_id, contract_ref, action, target, reason, state,"
-            " attempts, next_attempt_at, last_error, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-            (router_id, found[0] if found else None, ref, action, target, reason, "done" if ok else "queued",
-             to_db(now + backoff(1)), error, stamp if ok else None),
-        )
-        await audit(db, actor, f"router.reconcile.{action}", "router", router_id,
-                    {"target": target, "contract_ref": ref, "reason": reason, "ok": ok, "error": error})
-
-
-@dataclass(frozen=True, slots=True)
-class WantedEntry:
-    contract_id: int
-    contract_ref: str
-    target: str
-    state: ContractState
-    reason: str
-
-
-async def wanted_on_router(db: aiosqlite.Connection, router_id: int) -> list[WantedEntry]:
-    """Internet contracts on the router that should be cut or shown a notice now."""
-    async with db.execute(
-        "SELECT id, ref, router_target, state, coalesce(state_reason, '') FROM contracts"
-        " WHERE router_id = ? AND service_kind = 'internet' AND state IN ('suspended', 'notice')"
-        " AND router_target IS NOT NULL AND router_target <> '' ORDER BY id",
-        (router_id,),
-    ) as cur:
-        rows = await cur.fetchall()
-    return [WantedEntry(id_, contract_ref(id_, ref), target, ContractState(state), reason)
-            for id_, ref, target, state, reason in rows]
-
-
-# --- runs --------------------------------------------------------------------------------------
-
-
-def process_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """False only when the owner ran on this machine and its process is gone."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    id: int
-    kind: RunKind
-    run_date: date
-    dry_run: bool
-    started_at: datetime
-    finished_at: datetime | None
-    invoices: int
-    suspensions: int
-    reconnections: int
-    errors: tuple[str, ...]
-    status: str
-    owner: str | None
-
-
-def _run_from_row(row: Sequence[Any]) -> RunRow:
-    started = from_db(row[4])
-    assert started is not None
-    return RunRow(row[0], row[1], date.fromisoformat(row[2]), bool(row[3]), started, from_db(row[5]),
-                  row[6], row[7], row[8], tuple(json.loads(row[9])) if row[9] else (), row[10], row[11])
-
-
-_RUN_COLUMNS: Final = ("id, kind, run_date, dry_run, started_at, finished_at, invoices, suspensions, reconnections,"
-                       " errors, status, owner")
-
-
-async def start_run(
-    db: aiosqlite.Connection, kind: RunKind, run_date: date, now: datetime, *, stale_after: timedelta
-) -> int:
-    """Record a run as running, inside the caller's (immediate) transaction; raises
-    :class:`RunBusyError` while another live process runs one. A run whose process died, or that
-    has run longer than ``stale_after``, is marked failed and does not block."""
-    async with db.execute(f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE status = 'running'") as cur:
-        running = [_run_from_row(row) for row in await cur.fetchall()]
-    for run in running:
-        if _owner_alive(run.owner) and now - run.started_at < stale_after:
-            raise RunBusyError(
-                f"a {run.kind} run started at {run.started_at:%Y-%m-%d %H:%M:%S} UTC by {run.owner or 'another process'}"
-                " is still running"
-            )
-        await db.execute(
-            "UPDATE billing_runs SET status = 'failed', finished_at = ?, errors = ? WHERE id = ?",
-            (to_db(now), json.dumps([*run.errors, "abandoned: its process stopped before finishing"]), run.id),
-        )
-    cursor = await db.execute(
-        "INSERT INTO billing_runs (run_date, kind, started_at, owner) VALUES (?, ?, ?, ?)",
-        (run_date.isoformat(), kind, to_db(now), process_owner()),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-@dataclass(slots=True)
-class RunTally:
-    invoices: int = 0
-    suspensions: int = 0
-    reconnections: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def error(self, text: str) -> None:
-        self.errors.append(text)
-
-    def stored_errors(self) -> str | None:
-        if not self.errors:
-            return None
-        shown = self.errors[:MAX_RUN_ERRORS]
-        if len(self.errors) > MAX_RUN_ERRORS:
-            shown.append(f"… and {len(self.errors) - MAX_RUN_ERRORS} more")
-        return json.dumps(shown, ensure_ascii=False)
-
-
-async def finish_run(db: aiosqlite.Connection, run_id: int, tally: RunTally, *, failed: bool, now: datetime) -> None:
-    await db.execute(
-        "UPDATE billing_runs SET finished_at = ?, invoices = ?, suspensions = ?, reconnections = ?, errors = ?,"
-        " status = ? WHERE id = ?",
-        (to_db(now), tally.invoices, tally.suspensions, tally.reconnections, tally.stored_errors(),
-         "failed" if failed else "done", run_id),
-    )
-
-
-async def last_successful_run(db: aiosqlite.Connection, kind: RunKind) -> datetime | None:
-    async with db.execute(
-        "SELECT max(started_at) FROM billing_runs WHERE kind = ? AND status = 'done' AND dry_run = 0", (kind,)
-    ) as cur:
-        (when,) = await cur.fetchone()
-    return from_db(when)
-
-
-async def recent_runs(db: aiosqlite.Connection, limit: int = 20) -> list[RunRow]:
-    async with db.execute(f"SELECT {_RUN_COLUMNS} FROM billing_runs ORDER BY id DESC LIMIT ?", (limit,)) as cur:
-        return [_run_from_row(row) for row in await cur.fetchall()]

@@ -181,13 +181,25 @@ class Store:
         its batches; SQLite's lock orders the two.
         """
         async with self._admin_lock:
-            await self._admin_db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._admin_db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled while BEGIN was on its way: the connection may be inside a
+                # transaction nobody will finish; end it, or every later one would fail.
+                await self._rollback_quietly()
+                raise
             try:
                 yield self._admin_db
             except BaseException:
                 await self._admin_db.execute("ROLLBACK")
                 raise
             await self._admin_db.execute("COMMIT")
+
+    async def _rollback_quietly(self) -> None:
+        try:
+            await self._admin_db.execute("ROLLBACK")
+        except aiosqlite.OperationalError:  # no transaction had started
+            pass
 
     async def close(self) -> None:
         """Commit what the writer holds, then close; call after the listeners have stopped."""

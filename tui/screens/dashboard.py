@@ -35,6 +35,7 @@ from centinela.tui.present import PriorityLook, elapsed, event_cells, local_time
 from centinela.tui.screens.alarm_dialogs import HoldChoice, HoldDialog, NoteDialog, ResolveChoice, ResolveDialog
 from centinela.tui.texts import Texts
 from centinela.tui.traffic import TrafficCounter
+from centinela.tui.widgets.collections_panel import CollectionsPanel
 from centinela.tui.widgets.live_table import ColumnSpec, LiveTable
 from centinela.tui.widgets.status_bar import StatusBar, StatusInfo
 
@@ -81,6 +82,7 @@ class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("e", "show_tab('events')", "key.events"),
         Binding("p", "show_tab('pending')", "key.pending"),
+        Binding("b", "show_tab('collections')", "key.collections"),
         Binding("t", "take", "key.take"),
         Binding("n", "note", "key.note"),
         Binding("r", "resolve", "key.resolve"),
@@ -151,6 +153,10 @@ class DashboardScreen(Screen[None]):
             with TabPane(t("tab.pending", count=0), id="pending"):
                 yield LiveTable(_specs(t, PENDING_COLUMNS), order=self._pending_order, capacity=PENDING_LIMIT,
                                 id="pending-table")
+            if self.runtime.billing is not None:
+                with TabPane(t("cob.tab"), id="collections"):
+                    yield CollectionsPanel(self.store, self.runtime.billing, is_admin=self.operator.is_admin,
+                                           texts=t, actor=self.operator.username)
         yield StatusBar(id="status-bar")
         yield Footer()
 
@@ -339,8 +345,14 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------ alarm actions
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-        self._active_table().focus()
+        tabs = self.query_one(TabbedContent)
+        if tab == "collections" and not self.query("#collections"):
+            return
+        tabs.active = tab
+        if tab == "collections":
+            self.query_one(CollectionsPanel).query(DataTable).first().focus()
+        else:
+            self._active_table().focus()
 
     def _active_table(self) -> LiveTable:
         active = self.query_one(TabbedContent).active
