@@ -59,13 +59,18 @@ def _present(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
+class _OneField:
+    """A value read from one Odoo field."""
+
     field: str
 
     @property
     def fields(self) -> tuple[str, ...]:
         return (self.field,)
 
+
+@dataclass(frozen=True, slots=True)
+class Text(_OneField):
     def value(self, record: OdooRecord) -> str | None:
         found = _present(record.get(self.field))
         return None if found is None else str(found).strip()
@@ -104,14 +109,8 @@ class Join:
 
 
 @dataclass(frozen=True, slots=True)
-class Html:
+class Html(_OneField):
     """An Html field (notes, ``comment``) as plain text."""
-
-    field: str
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
 
     def value(self, record: OdooRecord) -> str | None:
         found = _present(record.get(self.field))
@@ -122,13 +121,7 @@ class Html:
 
 
 @dataclass(frozen=True, slots=True)
-class Integer:
-    field: str
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
-
+class Integer(_OneField):
     def value(self, record: OdooRecord) -> int | None:
         found = record.get(self.field)
         # An Integer field reads 0 when empty: for grace days, 0 is a real value, so it is kept.
@@ -136,27 +129,15 @@ class Integer:
 
 
 @dataclass(frozen=True, slots=True)
-class Day:
-    field: str
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
-
+class Day(_OneField):
     def value(self, record: OdooRecord) -> date | None:
         found = _present(record.get(self.field))
         return None if found is None else date.fromisoformat(str(found)[:10])
 
 
 @dataclass(frozen=True, slots=True)
-class Amount:
+class Amount(_OneField):
     """A Float/Monetary field as Decimal; rounding to the currency's minor unit is the pull's."""
-
-    field: str
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
 
     def value(self, record: OdooRecord) -> Decimal | None:
         found = record.get(self.field)
@@ -166,14 +147,8 @@ class Amount:
 
 
 @dataclass(frozen=True, slots=True)
-class Related:
+class Related(_OneField):
     """A Many2one's display name: ``currency_id`` -> "USD", ``journal_id`` -> "Bank"."""
-
-    field: str
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
 
     def value(self, record: OdooRecord) -> str | None:
         found = record.get(self.field)
@@ -181,16 +156,11 @@ class Related:
 
 
 @dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(_OneField):
     """A Selection (or Boolean) field translated value by value; unknown values give ``default``."""
 
-    field: str
     values: Mapping[Any, str]
     default: str | None = None
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return (self.field,)
 
     def value(self, record: OdooRecord) -> str | None:
         found = record.get(self.field)
