@@ -72,4 +72,6 @@ class StatusBar(Static):
     """
 
     def show(self, texts: Texts, info: StatusInfo) -> None:
-        self.update(status_text(texts, info, self.size.width))
+        # The terminal's width, not this widget's: before the first layout the widget has none,
+        # and the bar must look the same from its first paint.
+        self.update(status_text(texts, info, self.app.size.width))
