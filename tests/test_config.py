@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-import os
-import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 
 from centinela.config import Config, ReceiverConfig
 from centinela.data import alarm_actions

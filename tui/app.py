@@ -10,7 +10,6 @@ from datetime import datetime
 from functools import partial
 
 from textual.app import App
-from textual.binding import Binding
 
 from centinela.data.operators import Operator
 from centinela.data.records import EventRecord
