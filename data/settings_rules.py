@@ -18,10 +18,7 @@ from datetime import time
 from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from rich.color import ANSI_COLOR_NAMES
-
 from centinela.billing.router import Method
-from centinela.config import OdooConfig, ReceiverConfig, SerialPortConfig, parse_endpoint
 from centinela.data.billing_store import (
     DEFAULT_CUTOFF_EVERY_MINUTES,
     DEFAULT_GRACE_DAYS,
@@ -31,8 +28,12 @@ from centinela.data.billing_store import (
 )
 from centinela.data.odoo_gateway import Transport
 from centinela.data.operators import MIN_PASSWORD, ROLES, Operator, Role
-from centinela.durations import parse_duration
+from centinela.data.records import PriorityRow
 from centinela.receiver.catalog import PRIORITY_LEVELS, lookup
+from rich.color import ANSI_COLOR_NAMES
+
+from centinela.config import OdooConfig, ReceiverConfig, SerialPortConfig, parse_endpoint
+from centinela.durations import parse_duration
 
 NAME_MAX = 40
 TEXT_MAX = 200
@@ -141,22 +142,7 @@ class PriorityForm:
     reminder_interval: str
 
 
-@dataclass(frozen=True, slots=True)
-class PriorityValues:
-    """A row of the ``priorities`` table. Sounds are as typed: a stored sound's file name or a path
-    to a new one; the screen decodes and copies new ones before saving their file names."""
-
-    level: int
-    name_es: str
-    name_en: str
-    colour: str
-    requires_ack: bool
-    sound: str | None
-    reminder_sound: str | None
-    reminder_interval_s: int | None
-
-
-def check_priority(form: PriorityForm) -> PriorityValues:
+def check_priority(form: PriorityForm) -> PriorityRow:
     errors = _Errors()
     level = errors.choice("level", form.level, PRIORITY_LEVELS)
     name_es = errors.text("name_es", form.name_es)
@@ -179,7 +165,7 @@ def check_priority(form: PriorityForm) -> PriorityValues:
         errors.add("reminder_sound", "settings.err.interval_needs_reminder")
     errors.raise_if_any()
     assert colour is not None
-    return PriorityValues(level, name_es, name_en, colour, form.requires_ack, sound, reminder, interval)
+    return PriorityRow(level, name_es, name_en, colour, form.requires_ack, sound, reminder, interval)
 
 
 def normalize_colour(text: str) -> str | None:

@@ -13,24 +13,15 @@ from functools import partial
 from pathlib import Path
 
 import aiosqlite
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Input, Static
-
 from centinela.data.audit import audit
 from centinela.data.records import PriorityRow
 from centinela.data.settings_rules import (
     FieldError,
     Invalid,
     PriorityForm,
-    PriorityValues,
     check_priority,
     normalize_colour,
 )
-from centinela.durations import format_duration
 from centinela.tui.audio import (
     MAX_DURATION_S,
     PACKAGE_SOUNDS,
@@ -40,6 +31,14 @@ from centinela.tui.audio import (
     validate_sound_file,
 )
 from centinela.tui.screens.settings_form import FieldRow, SettingsContext, SettingsSection
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Button, Checkbox, DataTable, Input, Static
+
+from centinela.durations import format_duration
 
 SOUND_FIELDS = ("sound", "reminder_sound")
 
@@ -82,7 +81,7 @@ def _free_name(folder: Path, source: Path) -> Path:
         number += 1
 
 
-async def save_priority(db: aiosqlite.Connection, actor: str, values: PriorityValues) -> None:
+async def save_priority(db: aiosqlite.Connection, actor: str, values: PriorityRow) -> None:
     await db.execute(
         "UPDATE priorities SET name_es = ?, name_en = ?, colour = ?, requires_ack = ?, sound = ?,"
         " reminder_sound = ?, reminder_interval_s = ? WHERE level = ?",
@@ -94,7 +93,7 @@ async def save_priority(db: aiosqlite.Connection, actor: str, values: PriorityVa
 
 @dataclass
 class SoundsInstalled(Message):
-    values: PriorityValues
+    values: PriorityRow
 
 
 @dataclass
@@ -193,7 +192,7 @@ class PrioritiesSection(SettingsSection):
         self._install_sounds(values)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="priority-sounds")
-    def _install_sounds(self, values: PriorityValues) -> None:
+    def _install_sounds(self, values: PriorityRow) -> None:
         stored: dict[str, str] = {}
         errors: list[FieldError] = []
         for field in SOUND_FIELDS:
