@@ -36,7 +36,6 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import aiosqlite
-
 from centinela.billing import standing
 from centinela.billing.invoicing import BillingResult, InvoiceDraft, bill
 from centinela.billing.models import BillingSettings, ContractState, OpenInvoice, ServiceKind
@@ -62,7 +61,6 @@ from centinela.data import billing_runs as runs
 from centinela.data import billing_store as bs
 from centinela.data import router_store as rs
 from centinela.data.audit import audit
-from centinela.data.outbox import enqueue
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
 
@@ -213,6 +211,7 @@ class BillingWorker:
         router_factory: RouterFactory = LibrouterosClient,
         *,
         refresh_payments: RefreshPayments | None = None,
+        odoo_is_master: Callable[[], Awaitable[bool]] | None = None,
         actor: str = "billing",
         batch_customers: int = 2000,
         stale_after: timedelta = timedelta(minutes=30),
@@ -222,6 +221,8 @@ class BillingWorker:
         self.store = store
         self.router_factory = router_factory
         self.refresh_payments = refresh_payments
+        self.odoo_is_master = odoo_is_master
+        """True while Odoo sync is on: Odoo then keeps the payments (see register_payment)."""
         self.actor = actor
         self.batch_customers = batch_customers
         self.stale_after = stale_after
@@ -430,7 +431,18 @@ class BillingWorker:
         self, customer_id: int, amount: Decimal, currency: str, paid_on: date, *,
         reference: str | None = None, method: str | None = None, actor: str,
     ) -> PaymentReport:
-        """Store a payment, settle the customer's invoices oldest first, and reconnect what it clears."""
+        """Store a payment, settle the customer's invoices oldest first, and reconnect what it clears.
+
+        Refused while Odoo sync is on: the pull keeps invoice residuals as Odoo has them, so a
+        payment only Centinela knew of would be undone by the next pull and the paying customer
+        cut again (the worst failure). With Odoo on, payments are registered in Odoo and arrive
+        with the pull, which reconnects at once (``reconnect_paid``).
+        """
+        if self.odoo_is_master is not None and await self.odoo_is_master():
+            raise PaymentsInOdoo(
+                "Odoo is the record of payments while the sync is on: register the payment in Odoo; "
+                "it reaches Centinela with the next sync and reconnects the customer then"
+            )
         now = self.clock()
         async with self.store.transaction() as db:
             payment_id = await bs.insert_payment(db, customer_id, amount, currency, paid_on,
@@ -438,8 +450,6 @@ class BillingWorker:
             detail = {"payment_id": payment_id, "customer_id": customer_id, "amount": str(amount),
                       "currency": currency, "paid_on": paid_on.isoformat(), "reference": reference}
             await audit(db, actor, "payment.register", "payment", payment_id, detail)
-            # Odoo keeps the residuals its pull brings back: a payment it never hears of would be undone.
-            await enqueue(db, "payment.register", detail, dedupe_key=f"payment.register:{payment_id}")
             settlement, planned, queued = await self._improve(db, [customer_id], actor, now)
         router = await self.process_router_queue(now, only=queued)
         credit = settlement.credit().get((customer_id, currency), Decimal(0))
@@ -626,6 +636,10 @@ class BillingWorker:
 
 
 # --- the schedule ------------------------------------------------------------------------------
+
+
+class PaymentsInOdoo(bs.BillingStoreError):
+    """A payment typed into Centinela while Odoo holds the payments."""
 
 
 class BillingScheduler:

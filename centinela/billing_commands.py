@@ -129,7 +129,9 @@ async def _run(args: argparse.Namespace, config: Config, refresh: RefreshPayment
                 return await _list_routers(store, as_json=args.json)
             return await _reconcile(BillingWorker(store, actor=shell_actor()), args)
         if args.command == "payments":
-            return await _add_payment(BillingWorker(store), args)
+            from centinela.data.odoo_sync import odoo_enabled
+
+            return await _add_payment(BillingWorker(store, odoo_is_master=lambda: odoo_enabled(store, config)), args)
         return await _import(store, args)
     finally:
         await store.close()

@@ -13,19 +13,19 @@ from centinela.config import Config, ReceiverConfig, SerialPortConfig, parse_end
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
-from centinela.data.records import EventRecord
-from centinela.data.store import Store
-from centinela.data.odoo_sync import SyncWorker, read_sync_status
+from centinela.data.odoo_sync import SyncWorker, odoo_enabled, read_sync_status
 from centinela.data.ownership import ReceiverLock
+from centinela.data.records import EventRecord
 from centinela.data.settings import settings_with_prefix
 from centinela.data.settings_rules import receivers_from_saved
+from centinela.data.store import Store
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import FrameReceived
 from centinela.receiver.decode import signals_from_frame
-from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.serial_link import SerialListener
 from centinela.receiver.signal import Signal
+from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.supervision import link_signal
 from centinela.receiver.tcp import TcpListener
 from centinela.receiver.udp import UdpListener
@@ -69,7 +69,8 @@ class Runtime:
         otherwise stand by and take over when that process goes away."""
         self.store = await Store.open(self.config.data_dir)
         # Every console can act on billing (a payment, a manual cut); only the owner schedules it.
-        self.billing = BillingWorker(self.store)
+        store = self.store
+        self.billing = BillingWorker(store, odoo_is_master=lambda: odoo_enabled(store, self.config))
         self.feed = ChangeFeed(self.store)
         self.feed.settings_listeners.append(self._settings_changed)
         # Primed before start() returns: whatever commits from now on is published.

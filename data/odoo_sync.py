@@ -41,8 +41,6 @@ from pathlib import Path
 from typing import Literal
 
 import aiosqlite
-
-from centinela.config import Config
 from centinela.data import outbox
 from centinela.data.audit import audit
 from centinela.data.odoo_gateway import (
@@ -63,6 +61,8 @@ from centinela.data.settings import settings_with_prefix
 from centinela.data.settings_rules import odoo_from_saved
 from centinela.data.store import Store
 from centinela.data.timeutil import from_db, to_db, utcnow
+
+from centinela.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,11 @@ class _Session:
     puller: Puller
     pusher: Pusher
     server_version: str
+
+
+async def odoo_enabled(store: Store, config: Config) -> bool:
+    """Whether Odoo sync is on, as the settings screen (over the configuration file) says."""
+    return odoo_from_saved(await settings_with_prefix(store.reader, "odoo"), config.odoo).enabled
 
 
 async def read_sync_status(store: Store) -> SyncStatus:

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-
-from centinela.billing.worker import BillingScheduler, BillingWorker
+from centinela.billing.worker import BillingScheduler, BillingWorker, PaymentsInOdoo
 from centinela.data import billing_runs
 from centinela.data.settings import set_setting
 from centinela.data.store import Store
 from centinela.receiver.signal import Signal
+
 from tests.billing_seed import (
     ROUTER_PASSWORD,
     ROUTER_USER,
@@ -250,9 +250,8 @@ async def test_payment_reconnects_at_once_and_leaves_credit(store: Store, router
         actor, detail = await cur.fetchone()
     assert actor == "shell:ana" and json.loads(detail)["from"] == "suspended"
     assert await scalar(store, "SELECT count(*) FROM outbox WHERE operation = 'contract.reconnect'") == 2
-    payload = json.loads(str(await scalar(store, "SELECT payload FROM outbox WHERE operation = 'payment.register'")))
-    assert payload == {"payment_id": report.payment_id, "customer_id": world.ana, "amount": "50.00",
-                       "currency": "USD", "paid_on": "2026-11-17", "reference": "dep 123"}
+    # With Odoo off, the payment is Centinela's own: nothing is queued for Odoo about it.
+    assert await scalar(store, "SELECT count(*) FROM outbox WHERE operation LIKE 'payment%'") == 0
 
     # A partial payment of the other customer brings nothing back.
     partial = await worker.register_payment(world.beto, Decimal("10.00"), "USD", CUT_DAY, actor="test")
@@ -505,3 +504,19 @@ async def test_the_scheduler_bills_daily_catches_up_and_runs_cutoffs(store: Stor
     clock.now = at(date(2026, 11, 3), 6)
     await scheduler.tick()
     assert (await billing_runs.recent_runs(store.reader))[0].run_date == date(2026, 11, 3)
+
+
+async def test_a_payment_typed_in_centinela_is_refused_while_odoo_keeps_the_payments(store: Store) -> None:
+    """Odoo's pull would undo it and cut a paying customer again: it must be registered in Odoo."""
+
+    async def odoo_on() -> bool:
+        return True
+
+    worker = BillingWorker(store, odoo_is_master=odoo_on)
+    async with store.transaction() as db:
+        cursor = await db.execute("INSERT INTO customers (ref, name) VALUES ('C-9', 'Ana')")
+        customer_id = cursor.lastrowid
+    assert customer_id is not None
+    with pytest.raises(PaymentsInOdoo, match="register the payment in Odoo"):
+        await worker.register_payment(customer_id, Decimal("10.00"), "USD", date(2026, 11, 20), actor="ana")
+    assert await scalar(store, "SELECT count(*) FROM payments") == 0
