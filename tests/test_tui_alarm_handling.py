@@ -85,7 +85,7 @@ async def test_take_note_hold_and_resolve_from_the_pending_tab(data_dir: Path) -
         assert [(entry.operator, entry.action) for entry in log] == [
             ("ana", "take"), ("ana", "note"), ("ana", "hold"), ("ana", "resolve")]
         assert log[1].note == "llamé al titular" and log[3].note == "police: patrulla en camino"
-        assert "Pendientes (0)" in str(screen.query_one("TabbedContent").get_tab("pending").label)
+        assert "Pendientes (0)" in str(screen.query_one("#dashboard-tabs").get_tab("pending").label)
 
 
 async def test_an_alarm_taken_by_someone_else_is_refused(data_dir: Path) -> None:
@@ -131,7 +131,7 @@ async def test_filters_pause_and_paging(data_dir: Path) -> None:
         await pilot.press("space")
         await store.record([alarm("2002", "0002", code="120", zone="001")])
         await until(lambda: screen.missed_while_paused == 1, pilot)
-        assert "Pausado: 1 nuevos" in str(screen.query_one("TabbedContent").get_tab("events").label)
+        assert "Pausado: 1 nuevos" in str(screen.query_one("#dashboard-tabs").get_tab("events").label)
         top_before = events.row_ids()[0]
         await pilot.press("space")
         await until(lambda: events.row_ids()[0] != top_before, pilot)

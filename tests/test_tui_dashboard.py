@@ -71,7 +71,7 @@ async def test_frame_sent_to_receiver_appears_with_customer_name(data_dir: Path)
         pending = app.screen.query_one("#pending-table", LiveTable)
         assert pending.row_ids() == [event_id]
         await pilot.press("p")
-        tabs = app.screen.query_one("TabbedContent")
+        tabs = app.screen.query_one("#dashboard-tabs")
         assert tabs.active == "pending"
         assert "Pendientes (1)" in str(tabs.get_tab("pending").label)
 

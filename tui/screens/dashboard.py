@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, TabbedContent, TabPane
 
@@ -141,7 +142,7 @@ class DashboardScreen(Screen[None]):
         priorities = [(t("filter.any"), 0)]
         statuses = [(t("filter.any"), "")] + [(t(f"status.{s}"), s) for s in ("new", "pending", "acknowledged", "resolved")]
         yield Header()
-        with TabbedContent(initial="events"):
+        with TabbedContent(initial="events", id="dashboard-tabs"):
             with TabPane(t("tab.events"), id="events"):
                 with Horizontal(id="filters"):
                     yield Input(placeholder=t("filter.text"), id="f-text")
@@ -161,6 +162,11 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     # ------------------------------------------------------------------ loading and live updates
+
+    @property
+    def _tabs(self) -> TabbedContent:
+        # By id: the Cobranza panel has tabs of its own inside this one.
+        return self.query_one("#dashboard-tabs", TabbedContent)
 
     def _pending_order(self, event_id: int) -> tuple[int, int]:
         event = self.open_events.get(event_id)
@@ -223,10 +229,15 @@ class DashboardScreen(Screen[None]):
         await self._loaded.wait()
         while True:
             changes: list[EventChanges] = [await feed.get(), *feed.drain()]
+            if not self.is_mounted:
+                return
             added = [event for change in changes for event in change.added]
             updated = [event for change in changes for event in change.updated]
-            self._apply(added, updated)
-            await self._refresh_pending_title()
+            try:
+                self._apply(added, updated)
+                await self._refresh_pending_title()
+            except NoMatches:  # the console is closing: its widgets are already being removed
+                return
 
     def _apply(self, added: list[EventRecord], updated: list[EventRecord]) -> None:
         """New and changed events: into the feed (unless paused or filtered out) and the pending
@@ -258,7 +269,9 @@ class DashboardScreen(Screen[None]):
 
     async def _refresh_pending_title(self) -> None:
         count = await self.store.count_open_events()
-        self.query_one(TabbedContent).get_tab("pending").label = self.texts("tab.pending", count=count)
+        if not self.is_mounted:  # the console closed while the count was read
+            return
+        self._tabs.get_tab("pending").label = self.texts("tab.pending", count=count)
 
     def _tick(self) -> None:
         now = self.clock()
@@ -321,7 +334,7 @@ class DashboardScreen(Screen[None]):
         await self.action_card()
 
     def action_filter(self) -> None:
-        self.query_one(TabbedContent).active = "events"
+        self._tabs.active = "events"
         self.query_one("#f-text", Input).focus()
 
     def action_leave_filter(self) -> None:
@@ -340,12 +353,12 @@ class DashboardScreen(Screen[None]):
         label = self.texts("tab.events")
         if self.paused:
             label = f"{label} {self.texts('filter.paused', count=self.missed_while_paused)}"
-        self.query_one(TabbedContent).get_tab("events").label = label
+        self._tabs.get_tab("events").label = label
 
     # ------------------------------------------------------------------ alarm actions
 
     def action_show_tab(self, tab: str) -> None:
-        tabs = self.query_one(TabbedContent)
+        tabs = self._tabs
         if tab == "collections" and not self.query("#collections"):
             return
         tabs.active = tab
@@ -355,7 +368,7 @@ class DashboardScreen(Screen[None]):
             self._active_table().focus()
 
     def _active_table(self) -> LiveTable:
-        active = self.query_one(TabbedContent).active
+        active = self._tabs.active
         return self.query_one("#pending-table" if active == "pending" else "#events-table", LiveTable)
 
     def _selected(self) -> int | None:
