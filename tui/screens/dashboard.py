@@ -130,6 +130,7 @@ class DashboardScreen(Screen[None]):
         self._filter_timer: Timer | None = None
         self._loaded = asyncio.Event()
         self._subscriptions = ExitStack()
+        self._closing = False
         localize_bindings(self, texts)
 
     @property
@@ -221,6 +222,7 @@ class DashboardScreen(Screen[None]):
         await self._refresh_pending_title()
 
     def on_unmount(self) -> None:
+        self._closing = True
         self._subscriptions.close()
 
     @work(exclusive=True, group="event-feed")
@@ -229,7 +231,7 @@ class DashboardScreen(Screen[None]):
         await self._loaded.wait()
         while True:
             changes: list[EventChanges] = [await feed.get(), *feed.drain()]
-            if not self.is_mounted:
+            if self._closing:
                 return
             added = [event for change in changes for event in change.added]
             updated = [event for change in changes for event in change.updated]
@@ -269,7 +271,7 @@ class DashboardScreen(Screen[None]):
 
     async def _refresh_pending_title(self) -> None:
         count = await self.store.count_open_events()
-        if not self.is_mounted:  # the console closed while the count was read
+        if self._closing:  # the console closed while the count was read
             return
         self._tabs.get_tab("pending").label = self.texts("tab.pending", count=count)
 
