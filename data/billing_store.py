@@ -46,6 +46,7 @@ from centinela.billing.models import (
 from centinela.billing.payments import Allocation, allocate
 from centinela.billing.periods import Cycle, period_starting
 from centinela.billing.schedule import ScheduleSettings
+from centinela.data import outbox
 from centinela.data.audit import audit
 from centinela.data.settings import settings_with_prefix
 from centinela.data.timeutil import to_db
@@ -78,16 +79,6 @@ def contract_ref(contract_id: int, ref: str | None) -> str:
 
 def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
-
-
-async def _enqueue_all(db: aiosqlite.Connection, operation: str, items: Iterable[tuple[dict[str, Any], str]]) -> None:
-    """``outbox.enqueue`` of many (payload, dedupe key) in one statement: one await per row would
-    cost seconds when thousands of contracts change state at once."""
-    await db.executemany(
-        "INSERT INTO outbox (target, operation, payload, dedupe_key) VALUES ('odoo', ?, ?, ?)"
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        [(operation, json.dumps(payload, ensure_ascii=False, default=str), key) for payload, key in items],
-    )
 
 
 # "invoice.post" items, one per invoice of a batch, written by one statement. The Odoo push reads the
@@ -826,7 +817,7 @@ async def apply_state_changes(
         })
     for operation, chosen in (("contract.suspend", [c for c in changes if c.is_cut]),
                               ("contract.reconnect", [c for c in changes if c.is_reconnection])):
-        await _enqueue_all(db, operation, (
+        await outbox.enqueue_many(db, operation, (
             (_state_payload(contracts[c.contract_id], customers.get(contracts[c.contract_id].customer_id), c, now),
              f"{operation}:{c.contract_id}:{stamp}")
             for c in chosen
