@@ -80,8 +80,7 @@ class SyncLock(ReceiverLock):
     receiver's, on its own file)."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__(data_dir)
-        self.path = data_dir / SYNC_LOCK_FILENAME
+        super().__init__(data_dir, SYNC_LOCK_FILENAME)
 
     def holder(self) -> str:
         """Who holds the lock, said for a person."""

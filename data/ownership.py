@@ -28,8 +28,8 @@ class Owner:
 
 
 class ReceiverLock:
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / LOCK_FILENAME
+    def __init__(self, data_dir: Path, filename: str = LOCK_FILENAME) -> None:
+        self.path = data_dir / filename
         self._fd: int | None = None
 
     @property
