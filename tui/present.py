@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from rich.text import Text
-
-from centinela.data.records import EventRecord
+from centinela.data.records import EventRecord, PriorityRow
 from centinela.receiver.describe import describe_event
 from centinela.tui.texts import Texts
+from rich.text import Text
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -20,6 +19,11 @@ class PriorityLook:
     level: int
     name: str
     colour: str
+
+
+def priority_looks(rows: Iterable[PriorityRow], lang: str) -> dict[int, PriorityLook]:
+    """How each priority level looks on screen, from the priorities table."""
+    return {row.level: PriorityLook(row.level, row.name(lang), row.colour) for row in rows}
 
 
 def fallback_look(level: int) -> PriorityLook:

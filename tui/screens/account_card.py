@@ -12,14 +12,6 @@ import sqlite3
 import sys
 from datetime import datetime
 
-from rich.text import Text
-from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
-
 from centinela.data.account_card import (
     AccountCard,
     AccountNote,
@@ -34,11 +26,18 @@ from centinela.data.records import EventRecord
 from centinela.data.store import Store
 from centinela.receiver.describe import describe_event
 from centinela.tui.bindings import localize_bindings
-from centinela.tui.present import PriorityLook, event_cells, local_time, zone_or_user
+from centinela.tui.present import PriorityLook, event_cells, local_time, priority_looks, zone_or_user
 from centinela.tui.screens.alarm_dialogs import NoteDialog
 from centinela.tui.screens.dashboard import EVENT_COLUMNS
 from centinela.tui.texts import Texts
 from centinela.tui.widgets.live_table import ColumnSpec, LiveTable
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
 WIDE_FROM = 120
 HISTORY_PAGE = 50
@@ -287,10 +286,7 @@ class AccountCardScreen(Screen[None]):
         return self.query_one("#card-history", LiveTable)
 
     async def on_mount(self) -> None:
-        self.looks = {
-            row.level: PriorityLook(row.level, row.name(self.texts.language), row.colour)
-            for row in await self.store.priorities()
-        }
+        self.looks = priority_looks(await self.store.priorities(), self.texts.language)
         today = datetime.now().astimezone().date()
         self.card = await load_account_card(self.store.reader, self.event, today)
         self._render_card()

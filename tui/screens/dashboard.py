@@ -6,20 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from functools import partial
 
 import aiosqlite
-from datetime import datetime, timedelta
-
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.css.query import NoMatches
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Select, TabbedContent, TabPane
-
 from centinela.data import alarm_actions
 from centinela.data.alarm_actions import ActionRefused
 from centinela.data.event_query import EventFilter, filter_sql, matches
@@ -30,15 +20,24 @@ from centinela.data.pubsub import Subscription
 from centinela.data.records import EventRecord
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
-from centinela.runtime import Runtime
 from centinela.tui.bindings import localize_bindings
-from centinela.tui.present import PriorityLook, elapsed, event_cells, local_time, pending_cells
+from centinela.tui.present import PriorityLook, elapsed, event_cells, local_time, pending_cells, priority_looks
 from centinela.tui.screens.alarm_dialogs import HoldChoice, HoldDialog, NoteDialog, ResolveChoice, ResolveDialog
 from centinela.tui.texts import Texts
 from centinela.tui.traffic import TrafficCounter
 from centinela.tui.widgets.collections_panel import CollectionsPanel
 from centinela.tui.widgets.live_table import ColumnSpec, LiveTable
 from centinela.tui.widgets.status_bar import StatusBar, StatusInfo
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Select, TabbedContent, TabPane
+
+from centinela.runtime import Runtime
 
 # (text key, fixed width or None for flexible, narrowest table that still shows it); the order
 # matches tui.present.event_cells.
@@ -174,10 +173,7 @@ class DashboardScreen(Screen[None]):
         return (event.priority if event else 99, event_id)
 
     async def on_mount(self) -> None:
-        self.looks = {
-            row.level: PriorityLook(row.level, row.name(self.texts.language), row.colour)
-            for row in await self.store.priorities()
-        }
+        self.looks = priority_looks(await self.store.priorities(), self.texts.language)
         priority_select = self.query_one("#f-priority", Select)
         priority_select.set_options([(self.texts("filter.any"), 0)] + [(look.name, look.level) for look in self.looks.values()])
         # Subscribe before the first read so nothing committed in between is missed; rows are
