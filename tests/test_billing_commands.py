@@ -11,12 +11,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-
 from centinela.billing.worker import BillingWorker
 from centinela.data.store import Store
+
 from tests.billing_seed import ROUTER_PASSWORD, ROUTER_USER, add_contract, add_customer, add_plan, add_router
 from tests.fake_routeros import ADDRESS_LIST, FakeRouterOS
-from tests.test_cli import centinela
+from tests.helpers import centinela
 
 # Started 40 days ago: the first invoice is past its grace today.
 START = date.today() - timedelta(days=40)

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
 
-
-def centinela(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "centinela", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import centinela, free_port, wait_for_port
 
 
 def send_frames(port: int, frames: list[bytes]) -> list[bytes]:
@@ -44,17 +30,6 @@ def send_frames(port: int, frames: list[bytes]) -> list[bytes]:
             replies.append(reply)
     return replies
 
-
-def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else "exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}")
 
 
 def test_config_show_prints_effective_configuration_with_secrets_masked(tmp_path: Path) -> None:

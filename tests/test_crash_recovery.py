@@ -23,7 +23,7 @@ from centinela.data.db import DB_FILENAME
 from centinela.data.timeutil import from_db, utcnow
 from centinela.receiver.dc09 import build_frame
 
-from tests.test_cli import free_port, wait_for_port
+from tests.helpers import free_port, wait_for_port
 
 PANELS = 12
 RUN_BEFORE_KILL = 1.0

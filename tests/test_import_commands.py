@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 
 from centinela.data.store import Store
+
 from tests.billing_seed import add_contract, add_customer, add_plan
-from tests.test_cli import centinela
+from tests.helpers import centinela
 
 CUSTOMERS = """ref;name;email;phone
 C-1;Ana Pérez;ana@example.com;999 111 222

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-from centinela.config import Config, ReceiverConfig
 from centinela.data.settings import set_setting
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
+
+from centinela.config import Config, ReceiverConfig
 from centinela.runtime import Runtime
-from tests.helpers import exchange
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import exchange, free_port
 
 
 async def test_saved_listeners_replace_the_configured_ones_on_reload(data_dir: Path) -> None:

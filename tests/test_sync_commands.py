@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from centinela.config import load_config
 from centinela.data.odoo_sync import SyncLock, SyncWorker
 from centinela.data.store import Store
+
+from centinela.config import load_config
+from tests.helpers import centinela
 from tests.odoo_world import (
     API_KEY,
     SYNC_USER,
@@ -25,10 +25,6 @@ from tests.odoo_world import (
     queue_invoice,
     subscription,
 )
-
-def centinela(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "centinela", *args], capture_output=True, text=True, check=False,
-                          timeout=timeout, env=dict(os.environ))
 
 
 @pytest.fixture
