@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import aiosqlite
-
 from centinela.data.db import PRAGMAS, StoreError
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import from_db, to_db, utcnow
 from centinela.receiver import catalog
 from centinela.receiver.classify import (
     SYSTEM_PROTOCOL,
+    AccountIndex,
     AccountMatch,
     family_of,
     index_candidates,
@@ -147,35 +148,77 @@ def _record(event_id: int, row: tuple[object, ...]) -> EventRecord:
     )
 
 
+class _AccountCache:
+    """Registered accounts by number, kept from one batch to the next while nothing changes them.
+
+    ``PRAGMA data_version`` on the writer's connection changes only when another connection
+    commits. Read inside the writer's transaction, an unchanged value proves that the accounts,
+    contracts and customers cached are what the database holds: the writer itself never changes
+    them. So a steady stream from known panels costs no account query at all.
+    """
+
+    LIMIT = 200_000
+    """Accounts remembered at most (a busy central station has tens of thousands)."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._known: dict[str, list[AccountMatch]] = {}
+
+    def index_for(self, db: sqlite3.Connection, accounts: set[str]) -> AccountIndex:
+        (version,) = db.execute("PRAGMA data_version").fetchone()
+        if version != self._version or len(self._known) > self.LIMIT:
+            self._known.clear()
+            self._version = version
+        missing = accounts - self._known.keys()
+        if missing:
+            sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(missing)))
+            found = index_candidates(AccountMatch(*row) for row in db.execute(sql, sorted(missing)))
+            for account in missing:
+                self._known[account] = found.get(account, [])
+        return self._known
+
+
 class EventWriter:
     def __init__(self, path: Path, publish: Callable[[EventChanges], None], max_batch: int = 2000) -> None:
         self._path = path
         self._publish_changes = publish
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending | _Job | None] = asyncio.Queue()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+        # A C queue between the event loop and the writer's own thread: a put wakes the thread
+        # directly, with no event-loop round before it and no executor machinery.
+        self._inbox: queue.SimpleQueue[_Pending | _Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finished: asyncio.Future[None] | None = None
         self._db: sqlite3.Connection | None = None
+        self._accounts = _AccountCache()
         self.rules = Rules()
         self.batches = 0
         self.duplicates = 0
 
     async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
+        """Start the writer's thread with its own connection (raises if the database can't open)."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._finished = loop.create_future()
+        opened: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._serve, args=(opened,), name="event-writer", daemon=True)
+        self._thread.start()
+        await opened
 
-    def _connect(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None)
-        for pragma in PRAGMAS:
-            db.execute(pragma)
-        self._db = db
+    async def run(self) -> None:
+        """Wait until :meth:`stop` has been reached; everything submitted before it is committed."""
+        if self._finished is None:
+            raise StoreError("the event writer is not open")
+        await self._finished
+
+    def stop(self) -> None:
+        self._inbox.put(None)
 
     async def close(self) -> None:
-        def disconnect() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, disconnect)
-        self._thread.shutdown(wait=True)
+        if self._thread is not None:
+            if self._thread.is_alive():
+                self.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            self._thread = None
 
     async def load_rules(self, db: aiosqlite.Connection) -> None:
         """Re-read priorities and code overrides (after an admin changes them)."""
@@ -200,83 +243,106 @@ class EventWriter:
         """Like :meth:`submit`, returning the future itself: a transport can attach its ACK to
         it as a callback instead of running a task per frame."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(signals, link_test, received_at or utcnow(), done))
+        self._inbox.put(_Pending(signals, link_test, received_at or utcnow(), done))
         return done
 
     async def run_job(self, job: Job) -> list[EventRecord]:
         """Run ``job`` in its own writer transaction (e.g. the supervision sweep)."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(job, done))
+        self._inbox.put(_Job(job, done))
         return await done
 
-    async def run(self) -> None:
-        """Commit batches until :meth:`stop`; everything submitted before it is committed."""
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            batch: list[_Pending] = []
-            jobs: list[_Job] = []
-            for item in self._drain(first):
-                if item is None:
-                    stopping = True
-                elif isinstance(item, _Job):
-                    jobs.append(item)
-                else:
-                    batch.append(item)
-            if batch:
-                await self._commit(batch)
-            for job in jobs:
-                await self._commit_job(job)
+    # ------------------------------------------------------------------ on the event loop
 
-    def _drain(self, first: _Pending | _Job | None) -> list[_Pending | _Job | None]:
-        items = [first]
-        while len(items) < self._max_batch and not self._queue.empty():
-            items.append(self._queue.get_nowait())
-        return items
-
-    def stop(self) -> None:
-        self._queue.put_nowait(None)
-
-    async def _commit(self, batch: list[_Pending]) -> None:
-        live = [item for item in batch if not item.done.cancelled()]
-        try:
-            results, changes = await asyncio.get_running_loop().run_in_executor(
-                self._thread, self._in_transaction, lambda db: self._write(db, live)
-            )
-        except Exception as exc:  # noqa: BLE001 - every waiter must learn it was not stored
-            log.exception("event batch of %d not stored", len(live))
-            for item in live:
-                if not item.done.done():
-                    item.done.set_exception(StoreError(f"event not stored: {exc}"))
-            return
-        self.batches += 1
-        for item, stored in zip(live, results):
+    def _deliver(self, waiting: list[_Pending] | list[_Job], results: list[list[EventRecord]], changes: EventChanges) -> None:
+        for item, stored in zip(waiting, results):
             if not item.done.done():
                 item.done.set_result(stored)
-        self._publish(changes)
-
-    async def _commit_job(self, job: _Job) -> None:
-        now = utcnow()
-
-        def work(db: sqlite3.Connection) -> tuple[list[EventRecord], EventChanges]:
-            pending = _Pending(job.job(db, now), None, now, job.done)
-            results, changes = self._write(db, [pending])
-            return results[0], changes
-
-        try:
-            stored, changes = await asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, work)
-        except Exception as exc:  # noqa: BLE001 - reported to whoever asked for the job
-            log.exception("writer job failed")
-            if not job.done.done():
-                job.done.set_exception(exc)
-            return
-        if not job.done.done():
-            job.done.set_result(stored)
-        self._publish(changes)
-
-    def _publish(self, changes: EventChanges) -> None:
         if changes.added or changes.updated:
             self._publish_changes(changes)
+
+    @staticmethod
+    def _fail(waiting: list[_Pending] | list[_Job], exc: BaseException) -> None:
+        for item in waiting:
+            if not item.done.done():
+                item.done.set_exception(exc)
+
+    @staticmethod
+    def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
+
+    # ------------------------------------------------------------------ the writer's thread
+
+    def _serve(self, opened: asyncio.Future[None]) -> None:
+        loop, finished = self._loop, self._finished
+        assert loop is not None and finished is not None
+        try:
+            self._connect()
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever opened the writer
+            loop.call_soon_threadsafe(self._settle, opened, exc)
+            loop.call_soon_threadsafe(self._settle, finished, None)
+            return
+        loop.call_soon_threadsafe(self._settle, opened, None)
+        failure: BaseException | None = None
+        try:
+            stopping = False
+            while not stopping:
+                items = [self._inbox.get()]
+                while len(items) < self._max_batch:
+                    try:
+                        items.append(self._inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                batch = [item for item in items if isinstance(item, _Pending)]
+                stopping = None in items
+                if batch:
+                    self._commit(loop, batch)
+                for item in items:
+                    if isinstance(item, _Job):
+                        self._commit_job(loop, item)
+        except BaseException as exc:  # the writer task fails with it
+            log.exception("event writer stopped")
+            failure = exc
+        finally:
+            assert self._db is not None
+            self._db.close()
+            self._db = None
+            loop.call_soon_threadsafe(self._settle, finished, failure)
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+        for pragma in PRAGMAS:
+            db.execute(pragma)
+        self._db = db
+
+    def _commit(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        try:
+            results, changes = self._in_transaction(lambda db: self._write(db, batch))
+        except Exception as exc:  # every waiter must learn it was not stored
+            log.exception("event batch of %d not stored", len(batch))
+            loop.call_soon_threadsafe(self._fail, batch, StoreError(f"event not stored: {exc}"))
+            return
+        self.batches += 1
+        loop.call_soon_threadsafe(self._deliver, batch, results, changes)
+
+    def _commit_job(self, loop: asyncio.AbstractEventLoop, job: _Job) -> None:
+        now = utcnow()
+
+        def work(db: sqlite3.Connection) -> tuple[list[list[EventRecord]], EventChanges]:
+            return self._write(db, [_Pending(job.job(db, now), None, now, job.done)])
+
+        try:
+            results, changes = self._in_transaction(work)
+        except Exception as exc:  # reported to whoever asked for the job
+            log.exception("writer job failed")
+            loop.call_soon_threadsafe(self._fail, [job], exc)
+            return
+        loop.call_soon_threadsafe(self._deliver, [job], results, changes)
 
     def _in_transaction(self, work):  # type: ignore[no-untyped-def]
         db = self._db
@@ -291,10 +357,8 @@ class EventWriter:
             raise
         return result
 
-    # ------------------------------------------------------------------ on the writer's thread
-
     def _write(self, db: sqlite3.Connection, batch: list[_Pending]) -> tuple[list[list[EventRecord]], EventChanges]:
-        candidates = index_candidates(self._candidates(db, batch))
+        candidates = self._candidates(db, batch)
         recent = self._recent_duplicates(db, batch, min(item.received_at for item in batch))
 
         rows: list[tuple[object, ...]] = []
@@ -359,8 +423,7 @@ class EventWriter:
         marks = ", ".join("?" * len(ids))
         return self._events(db, f"id IN ({marks}) ORDER BY id", sorted(ids))
 
-    @staticmethod
-    def _candidates(db: sqlite3.Connection, batch: list[_Pending]) -> list[AccountMatch]:
+    def _candidates(self, db: sqlite3.Connection, batch: list[_Pending]) -> AccountIndex:
         accounts = {
             account
             for item in batch
@@ -372,10 +435,7 @@ class EventWriter:
             for item in batch
             if item.link_test and (account := normalize_account(item.link_test.account)) is not None
         }
-        if not accounts:
-            return []
-        sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(accounts)))
-        return [AccountMatch(*row) for row in db.execute(sql, sorted(accounts))]
+        return self._accounts.index_for(db, accounts)
 
     def _recent_duplicates(
         self, db: sqlite3.Connection, batch: list[_Pending], since: datetime
@@ -402,8 +462,8 @@ class EventWriter:
         """A panel's restore closes the matching open alarm an operator has not taken yet; an
         alarm an operator has taken gets a note instead, and stays theirs to close.
 
-        One read of the involved accounts' open alarms per batch (the open-alarm indexes of
-        migration 0006 keep it a lookup), matched here, then written back in two statements.
+        One read of the involved accounts' open alarms per batch (an index search per account,
+        code and zone: migration 0007), matched here, then written back in two statements.
         Codes never collide across families (3 digits, 2 letters, words), so the code alone finds
         the alarm whichever path (IP or serial receiver) it came by.
         """
@@ -411,9 +471,8 @@ class EventWriter:
                     if (codes := restored_codes_of(event.protocol, event.code, event.qualifier))]
         if not restores:
             return set()
-        wanted = sorted({code for _, codes in restores for code in codes})
         by_owner_code: dict[tuple[object, object], list[list[object]]] = {}
-        for alarm in self._open_alarms(db, [event for event, _ in restores], wanted):
+        for alarm in self._open_alarms(db, restores):
             owner = alarm[2] if alarm[2] is not None else ("unregistered", alarm[3])
             by_owner_code.setdefault((owner, alarm[4]), []).append(alarm)
         resolved: list[tuple[str, int]] = []
@@ -448,27 +507,42 @@ class EventWriter:
         return changed
 
     @staticmethod
-    def _open_alarms(db: sqlite3.Connection, restores: list[EventRecord], codes: list[str]) -> list[list[object]]:
-        """Unresolved events with these codes from the accounts the restores come from (as
-        mutable rows)."""
-        columns = "id, status, alarm_account_id, account, code, qualifier, zone, receiver"
-        with_codes = f" AND code IN ({', '.join('?' * len(codes))})"
-        registered = sorted({event.alarm_account_id for event in restores if event.alarm_account_id})
-        unregistered = sorted({event.account for event in restores if not event.alarm_account_id and event.account})
-        rows: list[list[object]] = []
-        if registered:
-            rows += map(list, db.execute(
-                f"SELECT {columns} FROM events WHERE status <> 'resolved'"
-                f" AND alarm_account_id IN ({', '.join('?' * len(registered))}){with_codes}", [*registered, *codes]))
-        if unregistered:
-            rows += map(list, db.execute(
-                f"SELECT {columns} FROM events WHERE status <> 'resolved' AND alarm_account_id IS NULL"
-                f" AND account IN ({', '.join('?' * len(unregistered))}){with_codes}", [*unregistered, *codes]))
-        if any(not event.alarm_account_id and not event.account for event in restores):
-            rows += map(list, db.execute(
-                f"SELECT {columns} FROM events WHERE status <> 'resolved' AND alarm_account_id IS NULL"
-                f" AND account IS NULL{with_codes}", codes))
-        return rows
+    def _open_alarms(db: sqlite3.Connection, restores: list[tuple[EventRecord, tuple[str, ...]]]) -> list[list[object]]:
+        """Unresolved events these restores may close (as mutable rows): same account and code,
+        and same zone when the restore names one.
+
+        Each wanted (owner, code[, zone]) is one index search, driven from a VALUES list, so the
+        cost follows the restores in the batch, not the alarms left open on their accounts.
+        """
+        columns = "e.id, e.status, e.alarm_account_id, e.account, e.code, e.qualifier, e.zone, e.receiver"
+        wanted: dict[tuple[str, bool], set[tuple[object, ...]]] = {}
+        nameless: set[str] = set()
+        for event, codes in restores:
+            owner_column = "alarm_account_id" if event.alarm_account_id else "account"
+            owner = event.alarm_account_id or event.account
+            if owner is None:
+                nameless.update(codes)
+                continue
+            zoned = event.zone is not None
+            group = wanted.setdefault((owner_column, zoned), set())
+            group.update((owner, code, event.zone) if zoned else (owner, code) for code in codes)
+        rows: dict[object, list[object]] = {}
+        for (owner_column, zoned), keys in wanted.items():
+            width = 3 if zoned else 2
+            values = ", ".join(["(" + ", ".join("?" * width) + ")"] * len(keys))
+            match = f"e.{owner_column} = w.owner AND e.code = w.code" + (" AND e.zone = w.zone" if zoned else "")
+            registered = "" if owner_column == "alarm_account_id" else " AND e.alarm_account_id IS NULL"
+            sql = (f"WITH w(owner, code{', zone' if zoned else ''}) AS (VALUES {values})"
+                   f" SELECT {columns} FROM w CROSS JOIN events e ON {match}"
+                   f" WHERE e.status <> 'resolved'{registered}")
+            for row in db.execute(sql, [value for key in keys for value in key]):
+                rows.setdefault(row[0], list(row))
+        if nameless:
+            for row in db.execute(
+                f"SELECT {columns} FROM events e WHERE e.status <> 'resolved' AND e.alarm_account_id IS NULL"
+                f" AND e.account IS NULL AND e.code IN ({', '.join('?' * len(nameless))})", sorted(nameless)):
+                rows.setdefault(row[0], list(row))
+        return list(rows.values())
 
     @staticmethod
     def _mark_heard(db: sqlite3.Connection, heard: dict[int, str]) -> set[int]:
