@@ -99,6 +99,8 @@ _INSERT_EVENT = (
     " VALUES (" + ", ".join("?" * 23) + ")"
 )
 
+_EVENT_COLUMNS_OF_E = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
+
 _ACCOUNTS_FOR = """
 SELECT a.id, a.account_number, a.receiver, a.line,
        coalesce(k.customer_id, a.customer_id), cu.name, k.state
@@ -440,19 +442,24 @@ class EventWriter:
     def _recent_duplicates(
         self, db: sqlite3.Connection, batch: list[_Pending], since: datetime
     ) -> dict[tuple[object, ...], EventRecord]:
-        pairs = sorted({
+        pairs = {
             (signal.account, signal.sequence)
             for item in batch
             for signal in item.signals
             if signal.account and signal.sequence
-        })
+        }
         if not pairs:
             return {}
-        values = ", ".join("(?, ?)" for _ in pairs)
+        # Driven from the VALUES list: one index search per pair. (A row-value IN would make
+        # SQLite read every event of the window instead.)
+        values = ", ".join(["(?, ?)"] * len(pairs))
         params: list[object] = [value for pair in pairs for value in pair]
         params.append(to_db(since - DUPLICATE_WINDOW))
+        sql = (f"WITH w(account, sequence) AS (VALUES {values}) SELECT {_EVENT_COLUMNS_OF_E}"
+               " FROM w CROSS JOIN events e ON e.account = w.account AND e.sequence = w.sequence"
+               " WHERE e.received_at >= ?")
         found: dict[tuple[object, ...], EventRecord] = {}
-        for event in self._events(db, f"(account, sequence) IN (VALUES {values}) AND received_at >= ?", params):
+        for event in map(EventRecord.from_row, db.execute(sql, params)):
             key = (normalize_account(event.account), event.sequence, event.protocol, event.code,
                    event.qualifier, event.zone, event.user, event.partition)
             found.setdefault(key, event)
