@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
+from functools import lru_cache
 from typing import Final, Literal, TypeAlias
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -221,12 +222,14 @@ def format_timestamp(moment: datetime) -> str:
     return "_" + moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
 
 
+@lru_cache(maxsize=1024)
 def _parse_timestamp(text: str) -> datetime:
+    # Cached: in a busy second every panel stamps the same text.
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         raise ValueError(f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY")
-    hour, minute, second, month, day, year = (int(part) for part in match.groups())
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    hour, minute, second, month, day, year = match.groups()
+    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
 
 
 def _to_text(latin1: str) -> str:
@@ -346,21 +349,30 @@ def build_nak(now: datetime) -> bytes:
 # --------------------------------------------------------------------------- parsing
 
 
+def _header_of(match: re.Match[str]) -> FrameHeader:
+    """The routing of a frame whose header parsed: built only when a rejection needs it."""
+    return FrameHeader(match["token"], bool(match["star"]), match["sequence"], match["receiver"],
+                       match["line"], match["account"])
+
+
 def _split_blocks(
-    rest: str, header: FrameHeader, failure: Rejection
+    rest: str, header: re.Match[str], failure: Rejection
 ) -> tuple[str, tuple[str, ...], str]:
     """Split ``data][X..]..._ts`` into data, extended blocks and timestamp text ("" if none)."""
     match = _BLOCKS.fullmatch(rest)
     if match is None or _CONTROL.search(rest):
-        raise FrameError(failure, f"data blocks are not well formed: {rest[:60]!r}", header)
-    extended = tuple(_to_text(item) for item in _EXTENDED_ITEM.findall(match["extended"]))
-    return _to_text(match["data"]), extended, match["timestamp"] or ""
+        raise FrameError(failure, f"data blocks are not well formed: {rest[:60]!r}", _header_of(header))
+    data, blocks, stamp = match.group("data", "extended", "timestamp")
+    extended = tuple(_EXTENDED_ITEM.findall(blocks)) if blocks else ()
+    if not rest.isascii():  # ASCII reads the same in Latin-1 and UTF-8
+        data, extended = _to_text(data), tuple(_to_text(item) for item in extended)
+    return data, extended, stamp or ""
 
 
-def _decrypt(cipher_hex: str, key: bytes, header: FrameHeader) -> str:
+def _decrypt(cipher_hex: str, key: bytes, header: re.Match[str]) -> str:
     if not cipher_hex or len(cipher_hex) % (2 * _BLOCK) or _HEX.fullmatch(cipher_hex) is None:
         raise FrameError(
-            Rejection.MALFORMED, "encrypted part is not hex in whole 16-byte blocks", header
+            Rejection.MALFORMED, "encrypted part is not hex in whole 16-byte blocks", _header_of(header)
         )
     plain = _aes_cbc(key, bytes.fromhex(cipher_hex), encrypt=False)
     bar = plain.find(b"|")
@@ -368,9 +380,9 @@ def _decrypt(cipher_hex: str, key: bytes, header: FrameHeader) -> str:
         # pysiaalarm's own encrypted NULL omits the "|" (its test vector 76D80055 decrypts to
         # "ppppppppppp]_18:24:52,07-05-2020"); harmless there because a NULL carries no data.
         close = plain.find(b"]")
-        if header.token != "NULL" or close < 0:
+        if header["token"] != "NULL" or close < 0:
             raise FrameError(
-                Rejection.DECRYPT_FAILED, "no pad separator after decryption (wrong key?)", header
+                Rejection.DECRYPT_FAILED, "no pad separator after decryption (wrong key?)", _header_of(header)
             )
         return plain[close:].decode("latin-1")
     return plain[bar + 1 :].decode("latin-1")
@@ -408,49 +420,32 @@ def parse_frame(
     match = _HEADER.match(text)
     if match is None:
         raise FrameError(Rejection.MALFORMED, f"unreadable header in {text[:40]!r}")
-    header = FrameHeader(
-        token=match["token"],
-        encrypted=bool(match["star"]),
-        sequence=match["sequence"],
-        receiver=match["receiver"],
-        line=match["line"],
-        account=match["account"],
-    )
-    if supported_tokens is not None and header.token not in supported_tokens:
-        raise FrameError(Rejection.UNSUPPORTED_TOKEN, f"token {header.token!r}", header)
+    star, token, sequence, receiver, line, account = match.group(
+        "star", "token", "sequence", "receiver", "line", "account")
+    if supported_tokens is not None and token not in supported_tokens:
+        raise FrameError(Rejection.UNSUPPORTED_TOKEN, f"token {token!r}", _header_of(match))
 
     rest = text[match.end() :]
-    if header.encrypted:
-        key = key_for(header.account, header.receiver, header.line) if key_for else None
+    if star:
+        key = key_for(account, receiver, line) if key_for else None
         if key is None:
-            raise FrameError(Rejection.UNKNOWN_KEY, f"no key for account {header.account}", header)
+            raise FrameError(Rejection.UNKNOWN_KEY, f"no key for account {account}", _header_of(match))
         if len(key) not in AES_KEY_SIZES:
             raise FrameError(
-                Rejection.UNKNOWN_KEY, f"configured key has {len(key)} bytes, not 16/24/32", header
+                Rejection.UNKNOWN_KEY, f"configured key has {len(key)} bytes, not 16/24/32", _header_of(match)
             )
-        rest = _decrypt(rest, key, header)
-        data, extended, stamp = _split_blocks(rest, header, Rejection.DECRYPT_FAILED)
+        rest = _decrypt(rest, key, match)
+        data, extended, stamp = _split_blocks(rest, match, Rejection.DECRYPT_FAILED)
         if not stamp:
-            raise FrameError(Rejection.MALFORMED, "encrypted frame without timestamp", header)
+            raise FrameError(Rejection.MALFORMED, "encrypted frame without timestamp", _header_of(match))
     else:
-        data, extended, stamp = _split_blocks(rest, header, Rejection.MALFORMED)
+        data, extended, stamp = _split_blocks(rest, match, Rejection.MALFORMED)
 
     try:
         timestamp = _parse_timestamp(stamp) if stamp else None
     except ValueError as error:
-        raise FrameError(Rejection.MALFORMED, str(error), header) from None
-    return DC09Frame(
-        token=header.token,
-        encrypted=header.encrypted,
-        sequence=header.sequence,
-        receiver=header.receiver,
-        line=header.line,
-        account=header.account,
-        data=data,
-        extended=extended,
-        timestamp=timestamp,
-        raw=bytes(raw),
-    )
+        raise FrameError(Rejection.MALFORMED, str(error), _header_of(match)) from None
+    return DC09Frame(token, bool(star), sequence, receiver, line, account, data, extended, timestamp, bytes(raw))
 
 
 # --------------------------------------------------------------------------- connection

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import lru_cache
 
 from centinela.receiver import catalog
 from centinela.receiver.contact_id import parse_contact_id
@@ -20,61 +21,64 @@ log = logging.getLogger(__name__)
 LINK_TEST_TOKENS = frozenset({"NULL"})
 
 
-def number_fields(family: catalog.Family, code: str | None, number: str | None, user: str | None = None) -> dict[str, str | None]:
-    """``zone`` and ``user`` for a signal whose code reports ``number``, as the catalogue says.
+@lru_cache(maxsize=4096)
+def zone_and_user(
+    family: catalog.Family, code: str | None, number: str | None, user: str | None = None
+) -> tuple[str | None, str | None]:
+    """``(zone, user)`` for a signal whose code reports ``number``, as the catalogue says.
 
     Contact ID and SIA reuse one number field for zones and users. A user the signal already
     names (SIA ``id`` modifier) stays unless the number is a user too; a panel-wide code's
     all-zero number is no zone at all.
     """
     if not number or code is None:
-        return {"zone": None, "user": user}
+        return None, user
     info = catalog.lookup(family, code)
     kind = info.number if info else "zone"
     if kind == "user":
-        return {"zone": None, "user": number}
+        return None, number
     if kind == "none" and not number.strip("0"):
-        return {"zone": None, "user": user}
-    return {"zone": number, "user": user}
+        return None, user
+    return number, user
 
 
 def with_number(signal: Signal, family: catalog.Family, number: str | None) -> Signal:
-    """The signal with ``number`` as its zone or its user (see :func:`number_fields`)."""
-    return replace(signal, **number_fields(family, signal.code, number, signal.user))
+    """The signal with ``number`` as its zone or its user (see :func:`zone_and_user`)."""
+    zone, user = zone_and_user(family, signal.code, number, signal.user)
+    return replace(signal, zone=zone, user=user)
 
 
 def signals_from_frame(frame: DC09Frame) -> list[Signal]:
     """The signals to store for one frame; empty for a link test (it is ACKed, not stored)."""
-    if frame.token in LINK_TEST_TOKENS:
+    token = frame.token
+    if token in LINK_TEST_TOKENS:
         return []
     try:
-        data_account, _ = split_account(frame.data)
-    except ValueError:
-        data_account = None
+        data_account, body = split_account(frame.data)
+    except ValueError:  # the parsers below fail on it too, and the data is kept as text
+        data_account, body = None, frame.data
     extended = " ".join(frame.extended) or None
-    # Plain keyword construction: dataclasses.replace costs more than the rest of decoding.
-    base = {
-        "protocol": frame.token,
-        "raw": frame.raw.decode("latin-1").strip("\r\n"),
-        "account": frame.account or data_account,
-        "receiver": frame.receiver,
-        "line": frame.line or None,
-        "sequence": frame.sequence,
-        "panel_time": frame.timestamp,
-    }
+    raw = frame.raw.decode("latin-1").strip("\r\n")
+    account = frame.account or data_account
+    receiver, line, sequence, panel_time = frame.receiver, frame.line or None, frame.sequence, frame.timestamp
     try:
-        if frame.token == "ADM-CID":
-            cid = parse_contact_id(frame.data)
-            return [Signal(**base, code=cid.code, qualifier=cid.qualifier, partition=cid.group, text=extended,
-                           **number_fields("cid", cid.code, cid.number))]
-        if frame.token == "SIA-DCS":
-            return [
-                Signal(**base, code=event.code, partition=event.partition,
-                       text=" ".join(part for part in (event.text, extended) if part) or None,
-                       **number_fields("sia", event.code, event.number, event.user))
-                for event in parse_sia_data(frame.data)
-            ]
+        if token == "ADM-CID":
+            cid = parse_contact_id(body)
+            zone, user = zone_and_user("cid", cid.code, cid.number)
+            return [Signal(protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
+                           code=cid.code, qualifier=cid.qualifier, zone=zone, partition=cid.group, user=user,
+                           panel_time=panel_time, text=extended)]
+        if token == "SIA-DCS":
+            signals = []
+            for event in parse_sia_data(body):
+                zone, user = zone_and_user("sia", event.code, event.number, event.user)
+                signals.append(Signal(
+                    protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
+                    code=event.code, zone=zone, partition=event.partition, user=user, panel_time=panel_time,
+                    text=" ".join(part for part in (event.text, extended) if part) or None))
+            return signals
     except ValueError as exc:
-        log.warning("undecodable %s data %r from account %s: %s", frame.token, frame.data, base["account"], exc)
+        log.warning("undecodable %s data %r from account %s: %s", token, frame.data, account, exc)
     # Unknown token content or unparseable data: keep everything the panel said.
-    return [Signal(**base, text=" ".join(part for part in (frame.data, extended) if part) or None)]
+    return [Signal(protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
+                   panel_time=panel_time, text=" ".join(part for part in (frame.data, extended) if part) or None)]
