@@ -263,13 +263,8 @@ class Runtime:
         frame = event.frame
         signals = signals_from_frame(frame)
         link_test = None if signals else LinkTest(frame.account, frame.receiver, frame.line or None)
-        committed = self.store.record_nowait(signals, link_test=link_test)
-        committed.add_done_callback(self._heard)
-        return committed
-
-    def _heard(self, committed: asyncio.Future[list[EventRecord]]) -> None:
-        if not committed.cancelled() and committed.exception() is None:
-            self.stats.last_signal_at = utcnow()
+        received_at = self.stats.last_signal_at = utcnow()
+        return self.store.record_nowait(signals, received_at, link_test=link_test)
 
     async def stop(self) -> None:
         """Stop taking signals first, then commit what is in flight, then close the store."""

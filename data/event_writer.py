@@ -62,6 +62,8 @@ class Rules:
 
     overrides: dict[tuple[str, str], int] = field(default_factory=dict)
     auto_resolve_levels: frozenset[int] = frozenset()
+    priorities: dict[tuple[str, str | None, str | None, bool], int] = field(default_factory=dict, compare=False)
+    """Priorities worked out under these rules, by (protocol, code, qualifier, account unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,9 @@ WHERE upper(a.account_number) IN ({marks})
 """
 
 
-def _content_key(signal: Signal) -> tuple[object, ...]:
-    return (normalize_account(signal.account), signal.sequence, signal.protocol, signal.code,
-            signal.qualifier, signal.zone, signal.user, signal.partition)
+def _content_key(signal: Signal, account: str) -> tuple[object, ...]:
+    return (account, signal.sequence, signal.protocol, signal.code, signal.qualifier, signal.zone, signal.user,
+            signal.partition)
 
 
 @lru_cache(maxsize=4096)
@@ -132,17 +134,26 @@ def restored_codes_of(protocol: str, code: str | None, qualifier: str | None) ->
     return catalog.restored_codes(family, code)
 
 
-def _record(event_id: int, row: tuple[object, ...]) -> EventRecord:
-    """The EventRecord of a row as _INSERT_EVENT wrote it (the same columns, in that order)."""
-    (received, protocol, raw, account, receiver, line, sequence, code, qualifier, zone, partition, user,
-     text, panel_time, priority, alarm_account_id, customer_id, customer_name, unknown, suspended,
+@lru_cache(maxsize=1024)
+def _as_stored(instant: datetime) -> tuple[str, datetime]:
+    """An instant's text in the store, and the instant that text reads back as. Cached for panel
+    times: in a busy second every panel stamps the same one."""
+    text = to_db(instant)
+    stored = from_db(text)
+    assert stored is not None
+    return text, stored
+
+
+def _record(event_id: int, row: tuple[object, ...], received_at: datetime, panel_time: datetime | None) -> EventRecord:
+    """The EventRecord of a row as _INSERT_EVENT wrote it (the same columns, in that order), with
+    its instants as the store reads them back."""
+    (_, protocol, raw, account, receiver, line, sequence, code, qualifier, zone, partition, user,
+     text, _, priority, alarm_account_id, customer_id, customer_name, unknown, suspended,
      status, resolution, resolved_at) = row
-    received_at = from_db(received)  # type: ignore[arg-type]
-    assert received_at is not None
     return EventRecord(
         id=event_id, received_at=received_at, protocol=protocol, raw=raw, account=account,  # type: ignore[arg-type]
         receiver=receiver, line=line, sequence=sequence, code=code, qualifier=qualifier, zone=zone,  # type: ignore[arg-type]
-        partition=partition, user=user, text=text, panel_time=from_db(panel_time),  # type: ignore[arg-type]
+        partition=partition, user=user, text=text, panel_time=panel_time,  # type: ignore[arg-type]
         priority=priority, alarm_account_id=alarm_account_id, customer_id=customer_id,  # type: ignore[arg-type]
         customer_name=customer_name, unknown_account=bool(unknown), service_suspended=bool(suspended),  # type: ignore[arg-type]
         status=status, taken_by=None, hold_until=None, resolution=resolution,  # type: ignore[arg-type]
@@ -364,26 +375,32 @@ class EventWriter:
         recent = self._recent_duplicates(db, batch, min(item.received_at for item in batch))
 
         rows: list[tuple[object, ...]] = []
+        instants: list[tuple[datetime, datetime | None]] = []  # per row: received and panel time as stored
         # Per item, per signal: an index into the rows to insert, or an already stored event.
         plan: list[list[int | EventRecord]] = []
         seen_in_batch: dict[tuple[object, ...], int] = {}
         heard: dict[int, str] = {}  # alarm account id -> last time heard from
         for item in batch:
             received = to_db(item.received_at)
+            received_at = from_db(received)
+            assert received_at is not None
             placed: list[int | EventRecord] = []
             for signal in item.signals:
-                match = match_account(candidates, signal.account, signal.receiver, signal.line)
+                account = normalize_account(signal.account)
+                match = match_account(candidates, account, signal.receiver, signal.line)
                 if match is not None:
                     heard[match.alarm_account_id] = received
-                key = _content_key(signal)
-                if signal.sequence and key[0]:
+                if signal.sequence and account:
+                    key = _content_key(signal, account)
                     if key in recent or key in seen_in_batch:
                         self.duplicates += 1
                         placed.append(recent[key] if key in recent else seen_in_batch[key])
                         continue
                     seen_in_batch[key] = len(rows)
                 placed.append(len(rows))
-                rows.append(self._row(signal, received, match))
+                panel = _as_stored(signal.panel_time) if signal.panel_time else None
+                rows.append(self._row(signal, received, panel[0] if panel else None, match))
+                instants.append((received_at, panel[1] if panel else None))
             if item.link_test is not None:
                 test = item.link_test
                 match = match_account(candidates, test.account, test.receiver, test.line)
@@ -400,7 +417,7 @@ class EventWriter:
                 # Inside our write lock new rows take max(rowid)+1, one after the other (SQLite's
                 # documented rowid choice), so the records are built from what we inserted
                 # instead of read back and parsed again.
-                stored = [_record(previous_max + 1 + n, row) for n, row in enumerate(rows)]
+                stored = [_record(previous_max + 1 + n, row, *instants[n]) for n, row in enumerate(rows)]
             else:
                 stored = self._events(db, "id > ? ORDER BY id", (previous_max,))
                 if len(stored) != len(rows):
@@ -585,14 +602,19 @@ class EventWriter:
             )
         return {event_id for event_id, _ in late_events}
 
-    def _row(self, signal: Signal, received: str, match: AccountMatch | None) -> tuple[object, ...]:
-        priority = priority_of(signal, match, self.rules.overrides)
-        auto_resolved = priority in self.rules.auto_resolve_levels
+    def _row(self, signal: Signal, received: str, panel_time: str | None, match: AccountMatch | None) -> tuple[object, ...]:
+        rules = self.rules
         system = signal.protocol == SYSTEM_PROTOCOL
+        # Priority depends on these alone (see priority_of); a new Rules object starts a new cache.
+        key = (signal.protocol, signal.code, signal.qualifier, match is None)
+        priority = rules.priorities.get(key)
+        if priority is None:
+            priority = rules.priorities[key] = priority_of(signal, match, rules.overrides)
+        auto_resolved = priority in rules.auto_resolve_levels
         return (
             received, signal.protocol, signal.raw, signal.account, signal.receiver, signal.line,
             signal.sequence, signal.code, signal.qualifier, signal.zone, signal.partition,
-            signal.user, signal.text, to_db(signal.panel_time) if signal.panel_time else None,
+            signal.user, signal.text, panel_time,
             priority,
             match.alarm_account_id if match else None,
             match.customer_id if match else None,
