@@ -14,6 +14,7 @@ reading sockets meanwhile.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import sqlite3
@@ -94,12 +95,35 @@ class _Job:
     done: asyncio.Future[list[EventRecord]]
 
 
-_INSERT_EVENT = (
-    "INSERT INTO events (received_at, protocol, raw, account, receiver, line, sequence, code,"
-    " qualifier, zone, partition, user, text, panel_time, priority, alarm_account_id, customer_id,"
-    " customer_name, unknown_account, service_suspended, status, resolution, resolved_at)"
-    " VALUES (" + ", ".join("?" * 23) + ")"
-)
+_EVENT_ROW = "(" + ", ".join("?" * 23) + ")"
+_CHUNKS = (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+"""Rows per INSERT statement: a batch goes in as few statements as its size has bits. Each
+statement steps once with the GIL given up, and under load winning it back from the event loop's
+thread, not SQLite, set the writer's pace (executemany steps, and waits, once per row). The
+fixed sizes stay in the prepared-statement cache."""
+
+
+@lru_cache(maxsize=len(_CHUNKS))
+def _insert_events_sql(rows: int) -> str:
+    return (
+        "INSERT INTO events (received_at, protocol, raw, account, receiver, line, sequence, code,"
+        " qualifier, zone, partition, user, text, panel_time, priority, alarm_account_id, customer_id,"
+        " customer_name, unknown_account, service_suspended, status, resolution, resolved_at)"
+        " VALUES " + ", ".join([_EVENT_ROW] * rows)
+    )
+
+
+def _insert_events(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> int:
+    """Insert ``rows`` in order; returns the rowid of the last."""
+    done = 0
+    last_id = 0
+    for size in _CHUNKS:
+        while len(rows) - done >= size:
+            cursor = db.execute(_insert_events_sql(size), [value for row in rows[done:done + size] for value in row])
+            last_id = cursor.lastrowid or 0
+            done += size
+    return last_id
+
 
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
 
@@ -145,7 +169,7 @@ def _as_stored(instant: datetime) -> tuple[str, datetime]:
 
 
 def _record(event_id: int, row: tuple[object, ...], received_at: datetime, panel_time: datetime | None) -> EventRecord:
-    """The EventRecord of a row as _INSERT_EVENT wrote it (the same columns, in that order), with
+    """The EventRecord of a row as _insert_events wrote it (the same columns, in that order), with
     its instants as the store reads them back."""
     (_, protocol, raw, account, receiver, line, sequence, code, qualifier, zone, partition, user,
      text, _, priority, alarm_account_id, customer_id, customer_name, unknown, suspended,
@@ -161,34 +185,62 @@ def _record(event_id: int, row: tuple[object, ...], received_at: datetime, panel
     )
 
 
-class _AccountCache:
-    """Registered accounts by number, kept from one batch to the next while nothing changes them.
+class _WriterView:
+    """What the writer knows of the database from one batch to the next, while nothing else
+    changes it: registered accounts, the last event id, the accounts late to test.
 
     ``PRAGMA data_version`` on the writer's connection changes only when another connection
-    commits. Read inside the writer's transaction, an unchanged value proves that the accounts,
-    contracts and customers cached are what the database holds: the writer itself never changes
-    them. So a steady stream from known panels costs no account query at all.
+    commits. Read inside the writer's transaction, an unchanged value proves that what is kept
+    here is what the database holds, so a steady stream from known panels costs no lookups
+    beyond the duplicate check. The writer's own jobs may change anything: :meth:`forget` after
+    each, and after a transaction that did not commit.
     """
 
-    LIMIT = 200_000
+    ACCOUNTS_LIMIT = 200_000
     """Accounts remembered at most (a busy central station has tens of thousands)."""
 
     def __init__(self) -> None:
         self._version: int | None = None
-        self._known: dict[str, list[AccountMatch]] = {}
+        self._accounts: dict[str, list[AccountMatch]] = {}
+        self._last_event_id: int | None = None
+        self._late: set[int] | None = None
 
-    def index_for(self, db: sqlite3.Connection, accounts: set[str]) -> AccountIndex:
+    def refresh(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA data_version").fetchone()
-        if version != self._version or len(self._known) > self.LIMIT:
-            self._known.clear()
+        if version != self._version:
+            self.forget()
             self._version = version
-        missing = accounts - self._known.keys()
+
+    def forget(self) -> None:
+        self._accounts.clear()
+        self._last_event_id = None
+        self._late = None
+
+    def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
+        if len(self._accounts) > self.ACCOUNTS_LIMIT:
+            self._accounts.clear()
+        missing = numbers - self._accounts.keys()
         if missing:
             sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(missing)))
             found = index_candidates(AccountMatch(*row) for row in db.execute(sql, sorted(missing)))
-            for account in missing:
-                self._known[account] = found.get(account, [])
-        return self._known
+            for number in missing:
+                self._accounts[number] = found.get(number, [])
+        return self._accounts
+
+    def last_event_id(self, db: sqlite3.Connection) -> int:
+        if self._last_event_id is None:
+            (self._last_event_id,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        return self._last_event_id
+
+    def events_added(self, last_id: int) -> None:
+        self._last_event_id = last_id
+
+    def late(self, db: sqlite3.Connection) -> set[int]:
+        """Alarm account ids currently late to test (the caller may discard ids it clears)."""
+        if self._late is None:
+            self._late = {account_id for (account_id,) in
+                          db.execute("SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL")}
+        return self._late
 
 
 class EventWriter:
@@ -203,7 +255,7 @@ class EventWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
         self._db: sqlite3.Connection | None = None
-        self._accounts = _AccountCache()
+        self._view = _WriterView()
         self.rules = Rules()
         self.batches = 0
         self.duplicates = 0
@@ -347,7 +399,9 @@ class EventWriter:
         now = utcnow()
 
         def work(db: sqlite3.Connection) -> tuple[list[list[EventRecord]], EventChanges]:
-            return self._write(db, [_Pending(job.job(db, now), None, now, job.done)])
+            signals = job.job(db, now)
+            self._view.forget()  # the job may have changed anything
+            return self._write(db, [_Pending(signals, None, now, job.done)])
 
         try:
             results, changes = self._in_transaction(work)
@@ -363,9 +417,11 @@ class EventWriter:
             raise StoreError("the event writer is closed")
         db.execute("BEGIN IMMEDIATE")
         try:
+            self._view.refresh(db)
             result = work(db)
             db.execute("COMMIT")
         except BaseException:
+            self._view.forget()
             db.execute("ROLLBACK")
             raise
         return result
@@ -410,9 +466,9 @@ class EventWriter:
 
         stored: list[EventRecord] = []
         if rows:
-            (previous_max,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
-            db.executemany(_INSERT_EVENT, rows)
-            (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
+            previous_max = self._view.last_event_id(db)
+            last_id = _insert_events(db, rows)
+            self._view.events_added(last_id)
             if last_id - previous_max == len(rows):
                 # Inside our write lock new rows take max(rowid)+1, one after the other (SQLite's
                 # documented rowid choice), so the records are built from what we inserted
@@ -454,7 +510,7 @@ class EventWriter:
             for item in batch
             if item.link_test and (account := normalize_account(item.link_test.account)) is not None
         }
-        return self._accounts.index_for(db, accounts)
+        return self._view.accounts(db, accounts)
 
     def _recent_duplicates(
         self, db: sqlite3.Connection, batch: list[_Pending], since: datetime
@@ -524,10 +580,12 @@ class EventWriter:
                     actions.append((alarm_id, SYSTEM_ACTOR, action,  # type: ignore[arg-type]
                                     f"Restaurado por el panel (evento #{event.id})", at))
                     changed.add(alarm_id)  # type: ignore[arg-type]
-        db.executemany("UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = ? WHERE id = ?",
-                       resolved)
-        db.executemany("INSERT INTO event_actions (event_id, operator, action, note, at) VALUES (?, ?, ?, ?, ?)",
-                       actions)
+        if resolved:  # a statement each over JSON lists, as in _mark_heard
+            db.execute("UPDATE events SET status = 'resolved', resolution = 'restored', resolved_at = alarm.value->>0"
+                       " FROM json_each(?) AS alarm WHERE events.id = alarm.value->>1", (json.dumps(resolved),))
+        if actions:
+            db.execute("INSERT INTO event_actions (event_id, operator, action, note, at) SELECT value->>0, value->>1,"
+                       " value->>2, value->>3, value->>4 FROM json_each(?)", (json.dumps(actions),))
         return changed
 
     @staticmethod
@@ -568,21 +626,22 @@ class EventWriter:
                 rows.setdefault(row[0], list(row))
         return list(rows.values())
 
-    @staticmethod
-    def _mark_heard(db: sqlite3.Connection, heard: dict[int, str]) -> set[int]:
+    def _mark_heard(self, db: sqlite3.Connection, heard: dict[int, str]) -> set[int]:
         """Record when each account was last heard from; an account that was late to test and
         reports again has its open "late" alarm closed."""
         if not heard:
             return set()
-        db.executemany(
-            "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), ?) WHERE id = ?",
-            [(when, account_id) for account_id, when in heard.items()],
+        # One statement over a JSON list, not one step (and one GIL round) per account.
+        db.execute(
+            "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), heard.value->>1)"
+            " FROM json_each(?) AS heard WHERE alarm_accounts.id = heard.value->>0",
+            (json.dumps(list(heard.items())),),
         )
-        marks = ", ".join("?" * len(heard))
-        back = [account_id for (account_id,) in db.execute(
-            f"SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL AND id IN ({marks})", list(heard))]
+        late = self._view.late(db)
+        back = [account_id for account_id in heard if account_id in late]
         if not back:
             return set()
+        late.difference_update(back)
         back_marks = ", ".join("?" * len(back))
         db.execute(f"UPDATE alarm_accounts SET late_since = NULL WHERE id IN ({back_marks})", back)
         late_events = db.execute(
