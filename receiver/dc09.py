@@ -21,6 +21,7 @@ Like h11, nothing here touches a socket: feed bytes to :class:`DC09Connection`, 
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import string
@@ -138,7 +139,9 @@ class FrameHeader:
     account: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per signal, and a frozen dataclass's __init__ (object.__setattr__ per
+# field) costs about five times as much; nothing mutates it after construction.
+@dataclass(slots=True)
 class DC09Frame:
     token: str
     """ID token without the ``*`` encryption marker, e.g. ``"SIA-DCS"``."""
@@ -164,7 +167,7 @@ class DC09Frame:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as DC09Frame
 class FrameReceived:
     """A valid frame. Commit it first, then send ``connection.ack(frame)``."""
 
@@ -487,7 +490,7 @@ class DC09Connection:
             raise ValueError("max_frame is smaller than an empty frame")
         self._key_for = key_for
         self._clock = clock
-        self._window = window
+        self._window = (window[0].total_seconds(), window[1].total_seconds())
         self._max_frame = max_frame
         self._supported = frozenset(supported_tokens)
         self._check_plain_timestamps = check_plain_timestamps
@@ -614,14 +617,13 @@ class DC09Connection:
         if frame.timestamp is None or not (frame.encrypted or self._check_plain_timestamps):
             return
         # Whole seconds on both sides: the panel cannot send fractions, so a receiver clock at
-        # 12:00:40.9 must still accept a panel stamp of 12:00:00 as "-40 s".
-        now = self._clock().astimezone(UTC).replace(microsecond=0)
-        offset = frame.timestamp - now
+        # 12:00:40.9 must still accept a panel stamp of 12:00:00 as "-40 s". Plain seconds, not
+        # timedeltas: every frame passes here.
+        offset = frame.timestamp.timestamp() - math.floor(self._clock().timestamp())
         earliest, latest = self._window
         if not earliest <= offset <= latest:
             raise FrameError(
                 Rejection.TIMESTAMP_OUT_OF_WINDOW,
-                f"panel time {frame.timestamp:%Y-%m-%d %H:%M:%S} is "
-                f"{offset.total_seconds():+.0f} s from receiver time",
+                f"panel time {frame.timestamp:%Y-%m-%d %H:%M:%S} is {offset:+.0f} s from receiver time",
                 frame.header,
             )

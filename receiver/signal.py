@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per signal, and a frozen dataclass's __init__ (object.__setattr__ per
+# field) costs about five times as much; nothing mutates it after construction.
+@dataclass(slots=True)
 class Signal:
     """One event reported by a panel, as decoded from the wire.
 
