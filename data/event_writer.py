@@ -192,7 +192,7 @@ class _WriterView:
     ``PRAGMA data_version`` on the writer's connection changes only when another connection
     commits. Read inside the writer's transaction, an unchanged value proves that what is kept
     here is what the database holds, so a steady stream from known panels costs no lookups
-    beyond the duplicate check. The writer's own jobs may change anything: :meth:`forget` after
+    beyond the duplicate check. (Other connections never write last-heard times.) The writer's own jobs may change anything: :meth:`forget` after
     each, and after a transaction that did not commit.
     """
 
@@ -204,6 +204,7 @@ class _WriterView:
         self._accounts: dict[str, list[AccountMatch]] = {}
         self._last_event_id: int | None = None
         self._late: set[int] | None = None
+        self._heard: dict[int, str] = {}  # last-heard time we wrote, per alarm account
 
     def refresh(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA data_version").fetchone()
@@ -215,6 +216,7 @@ class _WriterView:
         self._accounts.clear()
         self._last_event_id = None
         self._late = None
+        self._heard.clear()
 
     def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
         if len(self._accounts) > self.ACCOUNTS_LIMIT:
@@ -234,6 +236,18 @@ class _WriterView:
 
     def events_added(self, last_id: int) -> None:
         self._last_event_id = last_id
+
+    def worth_writing(self, heard: dict[int, str]) -> list[tuple[int, str]]:
+        """The last-heard times to store: at most one per account and second. Supervision counts
+        in minutes and hours, and a panel sending a burst would otherwise rewrite its account
+        row (a page of every commit) for each signal."""
+        if len(self._heard) > self.ACCOUNTS_LIMIT:
+            self._heard.clear()
+        written = self._heard
+        fresh = [(account_id, when) for account_id, when in heard.items()
+                 if written.get(account_id, "")[:19] != when[:19]]  # same text up to the second
+        written.update(fresh)
+        return fresh
 
     def late(self, db: sqlite3.Connection) -> set[int]:
         """Alarm account ids currently late to test (the caller may discard ids it clears)."""
@@ -631,12 +645,13 @@ class EventWriter:
         reports again has its open "late" alarm closed."""
         if not heard:
             return set()
-        # One statement over a JSON list, not one step (and one GIL round) per account.
-        db.execute(
-            "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), heard.value->>1)"
-            " FROM json_each(?) AS heard WHERE alarm_accounts.id = heard.value->>0",
-            (json.dumps(list(heard.items())),),
-        )
+        if fresh := self._view.worth_writing(heard):
+            # One statement over a JSON list, not one step (and one GIL round) per account.
+            db.execute(
+                "UPDATE alarm_accounts SET last_seen_at = max(coalesce(last_seen_at, ''), heard.value->>1)"
+                " FROM json_each(?) AS heard WHERE alarm_accounts.id = heard.value->>0",
+                (json.dumps(fresh),),
+            )
         late = self._view.late(db)
         back = [account_id for account_id in heard if account_id in late]
         if not back:

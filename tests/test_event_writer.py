@@ -145,3 +145,46 @@ async def test_failed_commit_reports_to_every_waiter_and_stores_nothing(store: S
     assert await store.recent_events(5) == []
     (stored,) = await store.record([cid("1111", "0001", "1", "130")])
     assert stored.code == "130"
+
+
+async def test_writer_sees_accounts_changed_by_other_connections(store: Store) -> None:
+    (unknown,) = await store.record([cid("5151", "0001", "1", "130")])
+    assert unknown.unknown_account and unknown.customer_name is None
+    # the writer keeps what it looked up; a commit on another connection must be seen at once
+    await add_monitored_customer(store, "5151", "Panadería Luz")
+    (known,) = await store.record([cid("5151", "0002", "1", "130")])
+    assert not known.unknown_account and known.customer_name == "Panadería Luz"
+    async with store.transaction() as db:
+        await db.execute("UPDATE customers SET name = 'Panadería La Luz' WHERE name = 'Panadería Luz'")
+    (renamed,) = await store.record([cid("5151", "0003", "1", "130")])
+    assert renamed.customer_name == "Panadería La Luz"
+    # and ids stay right when another connection inserted events in between
+    async with store.transaction() as db:
+        await db.execute("INSERT INTO events (received_at, protocol, raw, priority) VALUES (?, 'SYSTEM', 'x', 4)",
+                         (to_db(utcnow()),))
+    (after,) = await store.record([cid("5151", "0004", "1", "130")])
+    assert (await store.get_event(after.id)).sequence == "0004"  # type: ignore[union-attr]
+
+
+async def test_last_heard_is_written_once_per_account_and_second(store: Store) -> None:
+    account_id = await add_monitored_customer(store, "6262", "Ferretería Sol")
+    start = utcnow().replace(microsecond=100_000)
+    await store.record([], start, link_test=LinkTest("6262", None, None))
+    await store.record([], start + timedelta(milliseconds=500), link_test=LinkTest("6262", None, None))
+
+    async def last_seen() -> str:
+        async with store.reader.execute("SELECT last_seen_at FROM alarm_accounts WHERE id = ?", (account_id,)) as cur:
+            return (await cur.fetchone())[0]
+
+    assert await last_seen() == to_db(start)
+    await store.record([], start + timedelta(seconds=1), link_test=LinkTest("6262", None, None))
+    assert await last_seen() == to_db(start + timedelta(seconds=1))
+
+
+async def test_a_batch_larger_than_any_insert_statement_is_stored_whole(store: Store) -> None:
+    signals = [cid("7373", f"{n:04d}", "1", "130", zone=f"{n % 999 + 1:03d}") for n in range(1, 2500)]
+    stored = await store.record(signals)
+    assert [event.sequence for event in stored] == [signal.sequence for signal in signals]
+    assert [event.id for event in stored] == list(range(stored[0].id, stored[0].id + len(signals)))
+    async with store.reader.execute("SELECT count(*), min(id), max(id) FROM events") as cur:
+        assert tuple(await cur.fetchone()) == (len(signals), stored[0].id, stored[-1].id)
