@@ -38,13 +38,19 @@ def event_log_line(event: EventRecord, lang: str) -> str:
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
     await runtime.start()
     assert runtime.store is not None
+    if not log.isEnabledFor(logging.INFO):
+        # No event lines to write (formatting them costs more than storing the events): no
+        # subscription, so no commit wakes a task here.
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+        return
     with runtime.store.events_hub.subscribe() as feed:
         async def report() -> None:
             while True:
-                changes = await feed.get()
-                if log.isEnabledFor(logging.INFO):  # formatting every event costs more than storing it
-                    for event in changes.added:
-                        log.info(event_log_line(event, runtime.config.language))
+                for event in (await feed.get()).added:
+                    log.info(event_log_line(event, runtime.config.language))
 
         reporter = asyncio.create_task(report())
         try:

@@ -15,7 +15,6 @@ from centinela.data.change_feed import ChangeFeed
 from centinela.data.event_writer import LinkTest
 from centinela.data.odoo_sync import SyncWorker, odoo_enabled, read_sync_status
 from centinela.data.ownership import ReceiverLock
-from centinela.data.records import EventRecord
 from centinela.data.settings import settings_with_prefix
 from centinela.data.settings_rules import receivers_from_saved
 from centinela.data.store import Store
@@ -27,7 +26,7 @@ from centinela.receiver.serial_link import SerialListener
 from centinela.receiver.signal import Signal
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.supervision import link_signal
-from centinela.receiver.tcp import TcpListener
+from centinela.receiver.tcp import Committed, TcpListener
 from centinela.receiver.udp import UdpListener
 
 Listener = TcpListener | UdpListener | SerialListener
@@ -256,15 +255,15 @@ class Runtime:
         await self.store.record(signals)
         self.stats.last_signal_at = utcnow()
 
-    def _commit_frame(self, event: FrameReceived) -> asyncio.Future[list[EventRecord]]:
-        """Decode and queue for the durable commit; the transport ACKs when the future is done.
-        A plain function returning the writer's future: no task per frame."""
+    def _commit_frame(self, event: FrameReceived, committed: Committed) -> None:
+        """Decode and queue for the durable commit; the writer calls ``committed`` (and the
+        transport ACKs) right after. No task or future per frame."""
         assert self.store is not None
         frame = event.frame
         signals = signals_from_frame(frame)
         link_test = None if signals else LinkTest(frame.account, frame.receiver, frame.line or None)
         received_at = self.stats.last_signal_at = utcnow()
-        return self.store.record_nowait(signals, received_at, link_test=link_test)
+        self.store.record_with(signals, received_at, link_test=link_test, notify=committed)
 
     async def stop(self) -> None:
         """Stop taking signals first, then commit what is in flight, then close the store."""

@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 from centinela.data.db import PRAGMAS, StoreError
@@ -43,6 +44,7 @@ from centinela.receiver.classify import (
 from centinela.receiver.signal import Signal
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DUPLICATE_WINDOW = timedelta(minutes=10)
 """A retransmission (same account, sequence and content) inside this window is stored once."""
@@ -76,12 +78,17 @@ class LinkTest:
     line: str | None
 
 
+Notify = Callable[[list[EventRecord] | None, BaseException | None], None]
+"""Called on the event loop when a submission is settled: ``(stored, None)`` once it is durable,
+``(None, error)`` if it could not be stored."""
+
+
 @dataclass(slots=True)
 class _Pending:
     signals: Sequence[Signal]
     link_test: LinkTest | None
     received_at: datetime
-    done: asyncio.Future[list[EventRecord]]
+    notify: Notify
 
 
 Job = Callable[[sqlite3.Connection, datetime], list[Signal]]
@@ -92,7 +99,16 @@ transaction (e.g. the late-to-test sweep)."""
 @dataclass(slots=True)
 class _Job:
     job: Job
-    done: asyncio.Future[list[EventRecord]]
+    notify: Notify
+
+
+def _settle_future(future: asyncio.Future[T], result: T, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 _EVENT_ROW = "(" + ", ".join("?" * 23) + ")"
@@ -314,46 +330,46 @@ class EventWriter:
 
         A duplicate of a recent signal returns the event already stored for it.
         """
-        return await self.submit_nowait(signals, received_at, link_test=link_test)
-
-    def submit_nowait(
-        self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
-    ) -> asyncio.Future[list[EventRecord]]:
-        """Like :meth:`submit`, returning the future itself: a transport can attach its ACK to
-        it as a callback instead of running a task per frame."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._inbox.put(_Pending(signals, link_test, received_at or utcnow(), done))
-        return done
+        self.submit_with(signals, received_at, link_test=link_test, notify=partial(_settle_future, done))
+        return await done
+
+    def submit_with(
+        self, signals: Sequence[Signal], received_at: datetime | None = None, *,
+        link_test: LinkTest | None = None, notify: Notify,
+    ) -> None:
+        """Like :meth:`submit`, calling ``notify`` instead: a transport ACKs from it right after
+        the commit, with no future, task or extra event-loop turn per frame."""
+        self._inbox.put(_Pending(signals, link_test, received_at or utcnow(), notify))
 
     async def run_job(self, job: Job) -> list[EventRecord]:
         """Run ``job`` in its own writer transaction (e.g. the supervision sweep)."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._inbox.put(_Job(job, done))
+        self._inbox.put(_Job(job, partial(_settle_future, done)))
         return await done
 
     # ------------------------------------------------------------------ on the event loop
 
     def _deliver(self, waiting: list[_Pending] | list[_Job], results: list[list[EventRecord]], changes: EventChanges) -> None:
         for item, stored in zip(waiting, results):
-            if not item.done.done():
-                item.done.set_result(stored)
+            try:
+                item.notify(stored, None)
+            except Exception:  # one waiter's bug must not keep the others from their ACK
+                log.exception("commit callback failed")
         if changes.added or changes.updated:
             self._publish_changes(changes)
 
     @staticmethod
     def _fail(waiting: list[_Pending] | list[_Job], exc: BaseException) -> None:
         for item in waiting:
-            if not item.done.done():
-                item.done.set_exception(exc)
+            try:
+                item.notify(None, exc)
+            except Exception:
+                log.exception("commit callback failed")
 
     @staticmethod
     def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
-        if future.done():
-            return
-        if exc is None:
-            future.set_result(None)
-        else:
-            future.set_exception(exc)
+        _settle_future(future, None, exc)
 
     # ------------------------------------------------------------------ the writer's thread
 
@@ -415,7 +431,7 @@ class EventWriter:
         def work(db: sqlite3.Connection) -> tuple[list[list[EventRecord]], EventChanges]:
             signals = job.job(db, now)
             self._view.forget()  # the job may have changed anything
-            return self._write(db, [_Pending(signals, None, now, job.done)])
+            return self._write(db, [_Pending(signals, None, now, job.notify)])
 
         try:
             results, changes = self._in_transaction(work)

@@ -14,7 +14,7 @@ import aiosqlite
 from centinela.data import migrate as migrations
 from centinela.data.pubsub import Hub
 from centinela.data.db import StoreError, connect, prepare_data_dir
-from centinela.data.event_writer import EventChanges, EventWriter, Job, LinkTest
+from centinela.data.event_writer import EventChanges, EventWriter, Job, LinkTest, Notify
 from centinela.data.records import EVENT_COLUMNS, EventRecord, PriorityRow
 from centinela.data.timeutil import to_db
 from centinela.receiver.signal import Signal
@@ -78,15 +78,20 @@ class Store:
         self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
     ) -> list[EventRecord]:
         """Durably store signals from one frame (or note a link test); returns the stored events."""
-        return await self.record_nowait(signals, received_at, link_test=link_test)
+        self._check_writer()
+        return await self.writer.submit(signals, received_at, link_test=link_test)
 
-    def record_nowait(
-        self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
-    ) -> asyncio.Future[list[EventRecord]]:
-        """The future of :meth:`record`, for transports that ACK from a callback."""
+    def record_with(
+        self, signals: Sequence[Signal], received_at: datetime | None = None, *,
+        link_test: LinkTest | None = None, notify: Notify,
+    ) -> None:
+        """:meth:`record`, calling ``notify`` when settled (see EventWriter.submit_with)."""
+        self._check_writer()
+        self.writer.submit_with(signals, received_at, link_test=link_test, notify=notify)
+
+    def _check_writer(self) -> None:
         if self._writer_task is None:
             raise StoreError("the event writer is not running")
-        return self.writer.submit_nowait(signals, received_at, link_test=link_test)
 
     def publish(self, changes: EventChanges) -> None:
         if changes.added:

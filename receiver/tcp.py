@@ -1,8 +1,8 @@
 """Thin asyncio TCP transport for DC-09: moves bytes between sockets and the sans-IO codec.
 
 Every protocol decision lives in the codec; this module only reads, asks the sink to commit the
-decoded signals, and writes the reply the codec produced. An ACK is written only after the sink's
-future completed, i.e. after the store made the signal durable. Frames of one connection are
+decoded signals, and writes the reply the codec produced. An ACK is written only after the sink
+called back, i.e. after the store made the signal durable. Frames of one connection are
 committed one after the other, in order.
 
 A Protocol rather than streams: with thousands of panels connected, a callback per read and a
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -23,8 +23,12 @@ from centinela.receiver.stats import ReceiverStats
 
 log = logging.getLogger(__name__)
 
-FrameSink = Callable[[FrameReceived], Awaitable[object]]
-"""Commits a received frame's signals; fails if they could not be stored (then no ACK is sent)."""
+Committed = Callable[[object, BaseException | None], None]
+"""Told on the event loop how a frame's commit ended: ``(stored, None)`` once its signals are
+durable (only then may the frame be ACKed), ``(None, error)`` if they could not be stored."""
+FrameSink = Callable[[FrameReceived, Committed], None]
+"""Queues a received frame's signals for the durable commit and calls ``Committed`` when done; may
+raise at once instead (a refused frame, not ACKed either)."""
 
 BACKLOG_LIMIT = 256 * 1024
 """Bytes a panel may send ahead while its previous frame commits before we stop reading it."""
@@ -85,24 +89,21 @@ class _PanelLink(asyncio.Protocol):
             assert isinstance(event, FrameReceived)
             self.committing = True
             try:
-                committed = asyncio.ensure_future(self.listener.sink(event))
+                self.listener.sink(event, lambda _, error, frame=event: self._committed(frame, error))
             except Exception as exc:  # noqa: BLE001 - the store refused at once: same as a failed commit
-                committed = asyncio.get_running_loop().create_future()
-                committed.set_exception(exc)
-            committed.add_done_callback(lambda done, frame=event: self._committed(frame, done))
+                self._committed(event, exc)
             return
         self.backlog = 0
         if self.paused and self.transport is not None:
             self.transport.resume_reading()
             self.paused = False
 
-    def _committed(self, event: FrameReceived, done: asyncio.Future[object]) -> None:
+    def _committed(self, event: FrameReceived, error: BaseException | None) -> None:
         self.committing = False
         if self.transport is None:  # the panel hung up meanwhile; it will send the frame again
             return
-        if done.cancelled() or done.exception() is not None:
-            log.error("frame from %s not stored; not acknowledged: %s", self.peer,
-                      "cancelled" if done.cancelled() else done.exception())
+        if error is not None:
+            log.error("frame from %s not stored; not acknowledged: %s", self.peer, error)
             self.listener.stats.store_failures += 1
             self.transport.close()  # no ACK: the panel reconnects and sends it again
             return

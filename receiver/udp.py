@@ -71,6 +71,16 @@ class UdpListener:
         self._transport.close()
         self._transport = None
 
+    def _commit(self, event: FrameReceived) -> asyncio.Future[object]:
+        committed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+        def settle(stored: object, error: BaseException | None) -> None:
+            if not committed.done():
+                committed.set_exception(error) if error is not None else committed.set_result(stored)
+
+        self.sink(event, settle)
+        return committed
+
     async def handle(self, data: bytes, addr: Address, protocol: _Protocol) -> None:
         codec = DC09Connection(key_for=self.key_for)
         codec.receive_data(data)
@@ -86,7 +96,7 @@ class UdpListener:
             else:
                 assert isinstance(event, FrameReceived)
                 try:
-                    await self.sink(event)
+                    await self._commit(event)
                 except Exception:  # noqa: BLE001 - no ACK, so the panel sends it again
                     log.exception("frame from %s not stored; not acknowledged", addr)
                     self.stats.store_failures += 1
