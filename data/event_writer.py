@@ -93,7 +93,8 @@ class _Pending:
 
 Job = Callable[[sqlite3.Connection, datetime], list[Signal]]
 """Runs on the writer's thread inside its transaction; returns signals to store in the same
-transaction (e.g. the late-to-test sweep)."""
+transaction (e.g. the late-to-test sweep). It may mark accounts late or add events; it must not
+change accounts, contracts or customers (the writer keeps those between batches)."""
 
 
 @dataclass(slots=True)
@@ -152,7 +153,7 @@ LEFT JOIN contracts k ON k.id = (
     WHERE alarm_account_id = a.id AND service_kind = 'alarm' AND state <> 'cancelled'
     ORDER BY id DESC LIMIT 1)
 LEFT JOIN customers cu ON cu.id = coalesce(k.customer_id, a.customer_id)
-WHERE upper(a.account_number) IN ({marks})
+WHERE {where}
 """
 
 
@@ -208,8 +209,10 @@ class _WriterView:
     ``PRAGMA data_version`` on the writer's connection changes only when another connection
     commits. Read inside the writer's transaction, an unchanged value proves that what is kept
     here is what the database holds, so a steady stream from known panels costs no lookups
-    beyond the duplicate check. (Other connections never write last-heard times.) The writer's own jobs may change anything: :meth:`forget` after
-    each, and after a transaction that did not commit.
+    beyond the duplicate check. The writer's first batch loads every registered account; after
+    another connection's commit they are looked up again as batches name them. Jobs may mark
+    accounts late and add events (:meth:`forget_events` after each); a transaction that did not
+    commit forgets everything.
     """
 
     ACCOUNTS_LIMIT = 200_000
@@ -217,7 +220,9 @@ class _WriterView:
 
     def __init__(self) -> None:
         self._version: int | None = None
+        self._version_seen_first = False
         self._accounts: dict[str, list[AccountMatch]] = {}
+        self._complete = False  # every registered account is in _accounts
         self._last_event_id: int | None = None
         self._late: set[int] | None = None
         self._heard: dict[int, str] = {}  # last-heard time we wrote, per alarm account
@@ -225,22 +230,39 @@ class _WriterView:
     def refresh(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA data_version").fetchone()
         if version != self._version:
+            self._version_seen_first = self._version is None
             self.forget()
             self._version = version
 
     def forget(self) -> None:
-        self._accounts.clear()
+        self._accounts = {}
+        self._complete = False
+        self._heard.clear()
+        self.forget_events()
+
+    def forget_events(self) -> None:
         self._last_event_id = None
         self._late = None
-        self._heard.clear()
 
     def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
+        if self._version_seen_first:
+            # The writer's first batch: load every registered account at once, so a station
+            # whose panels all report at start-up does not look them up a batch at a time.
+            self._version_seen_first = False
+            (count,) = db.execute("SELECT count(*) FROM alarm_accounts").fetchone()
+            if count <= self.ACCOUNTS_LIMIT:
+                self._accounts = {number: list(matches) for number, matches in index_candidates(
+                    AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where="1"))).items()}
+                self._complete = True
+        if self._complete:
+            return self._accounts  # every registered account is here: the others are unknown
         if len(self._accounts) > self.ACCOUNTS_LIMIT:
             self._accounts.clear()
         missing = numbers - self._accounts.keys()
         if missing:
-            sql = _ACCOUNTS_FOR.format(marks=", ".join("?" * len(missing)))
-            found = index_candidates(AccountMatch(*row) for row in db.execute(sql, sorted(missing)))
+            where = f"upper(a.account_number) IN ({', '.join('?' * len(missing))})"
+            found = index_candidates(AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where=where),
+                                                                             sorted(missing)))
             for number in missing:
                 self._accounts[number] = found.get(number, [])
         return self._accounts
@@ -430,7 +452,7 @@ class EventWriter:
 
         def work(db: sqlite3.Connection) -> tuple[list[list[EventRecord]], EventChanges]:
             signals = job.job(db, now)
-            self._view.forget()  # the job may have changed anything
+            self._view.forget_events()  # the job may have marked accounts late, or added events
             return self._write(db, [_Pending(signals, None, now, job.notify)])
 
         try:
