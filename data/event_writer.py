@@ -27,16 +27,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
+
 from centinela.data.db import PRAGMAS, StoreError
+from centinela.data.event_rows import as_stored, insert_events, record_of
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import from_db, to_db, utcnow
+from centinela.data.writer_view import WriterView
 from centinela.receiver import catalog
 from centinela.receiver.classify import (
     SYSTEM_PROTOCOL,
     AccountIndex,
     AccountMatch,
     family_of,
-    index_candidates,
     match_account,
     normalize_account,
     priority_of,
@@ -112,50 +114,7 @@ def _settle_future(future: asyncio.Future[T], result: T, error: BaseException | 
         future.set_exception(error)
 
 
-_EVENT_ROW = "(" + ", ".join("?" * 23) + ")"
-_CHUNKS = (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
-"""Rows per INSERT statement: a batch goes in as few statements as its size has bits. Each
-statement steps once with the GIL given up, and under load winning it back from the event loop's
-thread, not SQLite, set the writer's pace (executemany steps, and waits, once per row). The
-fixed sizes stay in the prepared-statement cache."""
-
-
-@lru_cache(maxsize=len(_CHUNKS))
-def _insert_events_sql(rows: int) -> str:
-    return (
-        "INSERT INTO events (received_at, protocol, raw, account, receiver, line, sequence, code,"
-        " qualifier, zone, partition, user, text, panel_time, priority, alarm_account_id, customer_id,"
-        " customer_name, unknown_account, service_suspended, status, resolution, resolved_at)"
-        " VALUES " + ", ".join([_EVENT_ROW] * rows)
-    )
-
-
-def _insert_events(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> int:
-    """Insert ``rows`` in order; returns the rowid of the last."""
-    done = 0
-    last_id = 0
-    for size in _CHUNKS:
-        while len(rows) - done >= size:
-            cursor = db.execute(_insert_events_sql(size), [value for row in rows[done:done + size] for value in row])
-            last_id = cursor.lastrowid or 0
-            done += size
-    return last_id
-
-
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
-
-_ACCOUNTS_FOR = """
-SELECT a.id, a.account_number, a.receiver, a.line,
-       coalesce(k.customer_id, a.customer_id), cu.name, k.state
-FROM alarm_accounts a
-LEFT JOIN contracts k ON k.id = (
-    SELECT id FROM contracts
-    WHERE alarm_account_id = a.id AND service_kind = 'alarm' AND state <> 'cancelled'
-    ORDER BY id DESC LIMIT 1)
-LEFT JOIN customers cu ON cu.id = coalesce(k.customer_id, a.customer_id)
-WHERE {where}
-"""
-
 
 def _content_key(signal: Signal, account: str) -> tuple[object, ...]:
     return (account, signal.sequence, signal.protocol, signal.code, signal.qualifier, signal.zone, signal.user,
@@ -175,126 +134,6 @@ def restored_codes_of(protocol: str, code: str | None, qualifier: str | None) ->
     return catalog.restored_codes(family, code)
 
 
-@lru_cache(maxsize=1024)
-def _as_stored(instant: datetime) -> tuple[str, datetime]:
-    """An instant's text in the store, and the instant that text reads back as. Cached for panel
-    times: in a busy second every panel stamps the same one."""
-    text = to_db(instant)
-    stored = from_db(text)
-    assert stored is not None
-    return text, stored
-
-
-def _record(event_id: int, row: tuple[object, ...], received_at: datetime, panel_time: datetime | None) -> EventRecord:
-    """The EventRecord of a row as _insert_events wrote it (the same columns, in that order), with
-    its instants as the store reads them back."""
-    (_, protocol, raw, account, receiver, line, sequence, code, qualifier, zone, partition, user,
-     text, _, priority, alarm_account_id, customer_id, customer_name, unknown, suspended,
-     status, resolution, resolved_at) = row
-    return EventRecord(
-        id=event_id, received_at=received_at, protocol=protocol, raw=raw, account=account,  # type: ignore[arg-type]
-        receiver=receiver, line=line, sequence=sequence, code=code, qualifier=qualifier, zone=zone,  # type: ignore[arg-type]
-        partition=partition, user=user, text=text, panel_time=panel_time,  # type: ignore[arg-type]
-        priority=priority, alarm_account_id=alarm_account_id, customer_id=customer_id,  # type: ignore[arg-type]
-        customer_name=customer_name, unknown_account=bool(unknown), service_suspended=bool(suspended),  # type: ignore[arg-type]
-        status=status, taken_by=None, hold_until=None, resolution=resolution,  # type: ignore[arg-type]
-        resolved_at=received_at if resolved_at else None,
-    )
-
-
-class _WriterView:
-    """What the writer knows of the database from one batch to the next, while nothing else
-    changes it: registered accounts, the last event id, the accounts late to test.
-
-    ``PRAGMA data_version`` on the writer's connection changes only when another connection
-    commits. Read inside the writer's transaction, an unchanged value proves that what is kept
-    here is what the database holds, so a steady stream from known panels costs no lookups
-    beyond the duplicate check. The writer's first batch loads every registered account; after
-    another connection's commit they are looked up again as batches name them. Jobs may mark
-    accounts late and add events (:meth:`forget_events` after each); a transaction that did not
-    commit forgets everything.
-    """
-
-    ACCOUNTS_LIMIT = 200_000
-    """Accounts remembered at most (a busy central station has tens of thousands)."""
-
-    def __init__(self) -> None:
-        self._version: int | None = None
-        self._version_seen_first = False
-        self._accounts: dict[str, list[AccountMatch]] = {}
-        self._complete = False  # every registered account is in _accounts
-        self._last_event_id: int | None = None
-        self._late: set[int] | None = None
-        self._heard: dict[int, str] = {}  # last-heard time we wrote, per alarm account
-
-    def refresh(self, db: sqlite3.Connection) -> None:
-        (version,) = db.execute("PRAGMA data_version").fetchone()
-        if version != self._version:
-            self._version_seen_first = self._version is None
-            self.forget()
-            self._version = version
-
-    def forget(self) -> None:
-        self._accounts = {}
-        self._complete = False
-        self._heard.clear()
-        self.forget_events()
-
-    def forget_events(self) -> None:
-        self._last_event_id = None
-        self._late = None
-
-    def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
-        if self._version_seen_first:
-            # The writer's first batch: load every registered account at once, so a station
-            # whose panels all report at start-up does not look them up a batch at a time.
-            self._version_seen_first = False
-            (count,) = db.execute("SELECT count(*) FROM alarm_accounts").fetchone()
-            if count <= self.ACCOUNTS_LIMIT:
-                self._accounts = {number: list(matches) for number, matches in index_candidates(
-                    AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where="1"))).items()}
-                self._complete = True
-        if self._complete:
-            return self._accounts  # every registered account is here: the others are unknown
-        if len(self._accounts) > self.ACCOUNTS_LIMIT:
-            self._accounts.clear()
-        missing = numbers - self._accounts.keys()
-        if missing:
-            where = f"upper(a.account_number) IN ({', '.join('?' * len(missing))})"
-            found = index_candidates(AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where=where),
-                                                                             sorted(missing)))
-            for number in missing:
-                self._accounts[number] = found.get(number, [])
-        return self._accounts
-
-    def last_event_id(self, db: sqlite3.Connection) -> int:
-        if self._last_event_id is None:
-            (self._last_event_id,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
-        return self._last_event_id
-
-    def events_added(self, last_id: int) -> None:
-        self._last_event_id = last_id
-
-    def worth_writing(self, heard: dict[int, str]) -> list[tuple[int, str]]:
-        """The last-heard times to store: at most one per account and second. Supervision counts
-        in minutes and hours, and a panel sending a burst would otherwise rewrite its account
-        row (a page of every commit) for each signal."""
-        if len(self._heard) > self.ACCOUNTS_LIMIT:
-            self._heard.clear()
-        written = self._heard
-        fresh = [(account_id, when) for account_id, when in heard.items()
-                 if written.get(account_id, "")[:19] != when[:19]]  # same text up to the second
-        written.update(fresh)
-        return fresh
-
-    def late(self, db: sqlite3.Connection) -> set[int]:
-        """Alarm account ids currently late to test (the caller may discard ids it clears)."""
-        if self._late is None:
-            self._late = {account_id for (account_id,) in
-                          db.execute("SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL")}
-        return self._late
-
-
 class EventWriter:
     def __init__(self, path: Path, publish: Callable[[EventChanges], None], max_batch: int = 2000) -> None:
         self._path = path
@@ -307,7 +146,7 @@ class EventWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
         self._db: sqlite3.Connection | None = None
-        self._view = _WriterView()
+        self._view = WriterView()
         self.rules = Rules()
         self.batches = 0
         self.duplicates = 0
@@ -506,7 +345,7 @@ class EventWriter:
                         continue
                     seen_in_batch[key] = len(rows)
                 placed.append(len(rows))
-                panel = _as_stored(signal.panel_time) if signal.panel_time else None
+                panel = as_stored(signal.panel_time) if signal.panel_time else None
                 rows.append(self._row(signal, received, panel[0] if panel else None, match))
                 instants.append((received_at, panel[1] if panel else None))
             if item.link_test is not None:
@@ -519,13 +358,13 @@ class EventWriter:
         stored: list[EventRecord] = []
         if rows:
             previous_max = self._view.last_event_id(db)
-            last_id = _insert_events(db, rows)
+            last_id = insert_events(db, rows)
             self._view.events_added(last_id)
             if last_id - previous_max == len(rows):
                 # Inside our write lock new rows take max(rowid)+1, one after the other (SQLite's
                 # documented rowid choice), so the records are built from what we inserted
                 # instead of read back and parsed again.
-                stored = [_record(previous_max + 1 + n, row, *instants[n]) for n, row in enumerate(rows)]
+                stored = [record_of(previous_max + 1 + n, row, *instants[n]) for n, row in enumerate(rows)]
             else:
                 stored = self._events(db, "id > ? ORDER BY id", (previous_max,))
                 if len(stored) != len(rows):

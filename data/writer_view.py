@@ -1,0 +1,112 @@
+"""What the event writer keeps of the database from one batch to the next."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from centinela.receiver.classify import AccountIndex, AccountMatch, index_candidates
+
+_ACCOUNTS_FOR = """
+SELECT a.id, a.account_number, a.receiver, a.line,
+       coalesce(k.customer_id, a.customer_id), cu.name, k.state
+FROM alarm_accounts a
+LEFT JOIN contracts k ON k.id = (
+    SELECT id FROM contracts
+    WHERE alarm_account_id = a.id AND service_kind = 'alarm' AND state <> 'cancelled'
+    ORDER BY id DESC LIMIT 1)
+LEFT JOIN customers cu ON cu.id = coalesce(k.customer_id, a.customer_id)
+WHERE {where}
+"""
+
+
+class WriterView:
+    """What the writer knows of the database from one batch to the next, while nothing else
+    changes it: registered accounts, the last event id, the accounts late to test.
+
+    ``PRAGMA data_version`` on the writer's connection changes only when another connection
+    commits. Read inside the writer's transaction, an unchanged value proves that what is kept
+    here is what the database holds, so a steady stream from known panels costs no lookups
+    beyond the duplicate check. The writer's first batch loads every registered account; after
+    another connection's commit they are looked up again as batches name them. Jobs may mark
+    accounts late and add events (:meth:`forget_events` after each); a transaction that did not
+    commit forgets everything.
+    """
+
+    ACCOUNTS_LIMIT = 200_000
+    """Accounts remembered at most (a busy central station has tens of thousands)."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._version_seen_first = False
+        self._accounts: dict[str, list[AccountMatch]] = {}
+        self._complete = False  # every registered account is in _accounts
+        self._last_event_id: int | None = None
+        self._late: set[int] | None = None
+        self._heard: dict[int, str] = {}  # last-heard time we wrote, per alarm account
+
+    def refresh(self, db: sqlite3.Connection) -> None:
+        (version,) = db.execute("PRAGMA data_version").fetchone()
+        if version != self._version:
+            self._version_seen_first = self._version is None
+            self.forget()
+            self._version = version
+
+    def forget(self) -> None:
+        self._accounts = {}
+        self._complete = False
+        self._heard.clear()
+        self.forget_events()
+
+    def forget_events(self) -> None:
+        self._last_event_id = None
+        self._late = None
+
+    def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
+        if self._version_seen_first:
+            # The writer's first batch: load every registered account at once, so a station
+            # whose panels all report at start-up does not look them up a batch at a time.
+            self._version_seen_first = False
+            (count,) = db.execute("SELECT count(*) FROM alarm_accounts").fetchone()
+            if count <= self.ACCOUNTS_LIMIT:
+                self._accounts = {number: list(matches) for number, matches in index_candidates(
+                    AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where="1"))).items()}
+                self._complete = True
+        if self._complete:
+            return self._accounts  # every registered account is here: the others are unknown
+        if len(self._accounts) > self.ACCOUNTS_LIMIT:
+            self._accounts.clear()
+        missing = numbers - self._accounts.keys()
+        if missing:
+            where = f"upper(a.account_number) IN ({', '.join('?' * len(missing))})"
+            found = index_candidates(AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where=where),
+                                                                             sorted(missing)))
+            for number in missing:
+                self._accounts[number] = found.get(number, [])
+        return self._accounts
+
+    def last_event_id(self, db: sqlite3.Connection) -> int:
+        if self._last_event_id is None:
+            (self._last_event_id,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        return self._last_event_id
+
+    def events_added(self, last_id: int) -> None:
+        self._last_event_id = last_id
+
+    def worth_writing(self, heard: dict[int, str]) -> list[tuple[int, str]]:
+        """The last-heard times to store: at most one per account and second. Supervision counts
+        in minutes and hours, and a panel sending a burst would otherwise rewrite its account
+        row (a page of every commit) for each signal."""
+        if len(self._heard) > self.ACCOUNTS_LIMIT:
+            self._heard.clear()
+        written = self._heard
+        fresh = [(account_id, when) for account_id, when in heard.items()
+                 if written.get(account_id, "")[:19] != when[:19]]  # same text up to the second
+        written.update(fresh)
+        return fresh
+
+    def late(self, db: sqlite3.Connection) -> set[int]:
+        """Alarm account ids currently late to test (the caller may discard ids it clears)."""
+        if self._late is None:
+            self._late = {account_id for (account_id,) in
+                          db.execute("SELECT id FROM alarm_accounts WHERE late_since IS NOT NULL")}
+        return self._late
