@@ -1,9 +1,10 @@
 """The console under load: 1,000,000 events in the store, 100 signals/s arriving.
 
 Prints time to first paint of the dashboard, the time from a frame's ACK (seen by the panel) to
-its row on screen (p50/p99), and the console process's peak memory. The app runs headless in
-this process (Textual's test driver, the same code path as a terminal); the panels run in a
-separate process and report when each ACK arrived.
+its row on screen and from the frame's send to its row on screen (p50/p99), and the console
+process's peak memory. The app runs headless in this process (Textual's test driver, the same
+code path as a terminal); the panels run in a separate process and report when each frame was
+sent and its ACK arrived.
 
     python bench/console.py [--events 1000000] [--rate 100] [--seconds 20]
 """
@@ -49,10 +50,11 @@ PANELS = textwrap.dedent("""
             account = f"B{n % 500:03d}"
             frame = build_frame("ADM-CID", f"{n % 9999 + 1:04d}", account=account,
                                 data=f"#{account}|1130 01 {n % 999 + 1:03d}", timestamp=utcnow())
+            sent = time.time()
             writer.write(frame)
             await writer.drain()
             await reader.readuntil(b"\\r")
-            print(account, f"{n % 9999 + 1:04d}", time.time(), flush=True)
+            print(account, f"{n % 9999 + 1:04d}", sent, time.time(), flush=True)
         writer.close()
 
     asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])))
@@ -121,20 +123,26 @@ async def measure(data_dir: Path, rate: float, seconds: float) -> dict[str, floa
         panels = await asyncio.create_subprocess_exec(
             sys.executable, "-c", PANELS, str(port), str(rate), str(seconds), stdout=subprocess.PIPE,
         )
+        sent: dict[tuple[str, str], float] = {}
         acked: dict[tuple[str, str], float] = {}
         assert panels.stdout is not None
         async for line in panels.stdout:
-            account, sequence, when = line.decode().split()
-            acked[(account, sequence)] = float(when)
+            account, sequence, sent_at, acked_at = line.decode().split()
+            sent[(account, sequence)] = float(sent_at)
+            acked[(account, sequence)] = float(acked_at)
         await panels.wait()
         await pilot.pause(0.5)
     latencies = [(shown_at[key] - ack) * 1000 for key, ack in acked.items() if key in shown_at]
+    # From the panel's send: what the operator waits for, whichever of ACK and row comes first.
+    from_send = [(shown_at[key] - at) * 1000 for key, at in sent.items() if key in shown_at]
     return {
         "first paint s": first_paint,
         "signals": len(acked),
         "shown": len(latencies),
         "ACK to screen p50 ms": percentile(latencies, 0.50) if latencies else float("nan"),
         "ACK to screen p99 ms": percentile(latencies, 0.99) if latencies else float("nan"),
+        "send to screen p50 ms": percentile(from_send, 0.50) if from_send else float("nan"),
+        "send to screen p99 ms": percentile(from_send, 0.99) if from_send else float("nan"),
         "peak memory MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 

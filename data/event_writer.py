@@ -135,7 +135,8 @@ def restored_codes_of(protocol: str, code: str | None, qualifier: str | None) ->
 
 
 class EventWriter:
-    def __init__(self, path: Path, publish: Callable[[EventChanges], None], max_batch: int = 2000) -> None:
+    def __init__(self, path: Path, publish: Callable[[EventChanges], bool], max_batch: int = 2000) -> None:
+        """``publish`` tells subscribers of a commit's changes and says whether there were any."""
         self._path = path
         self._publish_changes = publish
         self._max_batch = max_batch
@@ -212,13 +213,21 @@ class EventWriter:
     # ------------------------------------------------------------------ on the event loop
 
     def _deliver(self, waiting: list[_Pending] | list[_Job], results: list[list[EventRecord]], changes: EventChanges) -> None:
+        if (changes.added or changes.updated) and self._publish_changes(changes):
+            # Someone shows these events (a screen): the subscribers wake on the next turn of
+            # the loop, and the ACKs follow in that same turn, so no panel hears "stored"
+            # while its alarm is still a turn away from the operator's screen.
+            asyncio.get_running_loop().call_soon(self._notify, waiting, results)
+        else:
+            self._notify(waiting, results)
+
+    @staticmethod
+    def _notify(waiting: list[_Pending] | list[_Job], results: list[list[EventRecord]]) -> None:
         for item, stored in zip(waiting, results):
             try:
                 item.notify(stored, None)
             except Exception:  # one waiter's bug must not keep the others from their ACK
                 log.exception("commit callback failed")
-        if changes.added or changes.updated:
-            self._publish_changes(changes)
 
     @staticmethod
     def _fail(waiting: list[_Pending] | list[_Job], exc: BaseException) -> None:

@@ -36,9 +36,11 @@ class Hub(Generic[T]):
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[T]] = set()
 
-    def publish(self, item: T) -> None:
+    def publish(self, item: T) -> bool:
+        """Queue ``item`` for every subscriber; False when nobody is subscribed."""
         for queue in self._subscribers:
             queue.put_nowait(item)
+        return bool(self._subscribers)
 
     @contextmanager
     def subscribe(self) -> Iterator[Subscription[T]]:

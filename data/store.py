@@ -93,10 +93,11 @@ class Store:
         if self._writer_task is None:
             raise StoreError("the event writer is not running")
 
-    def publish(self, changes: EventChanges) -> None:
+    def publish(self, changes: EventChanges) -> bool:
+        """Tell subscribers (screens, the headless log) what a commit changed; False if none."""
         if changes.added:
             self.note_published(max(event.id for event in changes.added))
-        self.events_hub.publish(changes)
+        return self.events_hub.publish(changes)
 
     def note_published(self, event_id: int) -> None:
         self.published_event_id = max(self.published_event_id, event_id)
