@@ -2,13 +2,14 @@
 same transaction as a signal (duplicates, restores, last-seen, supervision).
 
 Signals from every connection that arrive while one transaction commits go together into the
-next, so one disk sync covers many ACKs. Only after the commit are the waiting transports told
-(and only then do they ACK), and subscribers notified.
+next, so one disk sync covers many ACKs. Only after the commit are subscribers notified and the
+waiting transports told (only then do they ACK).
 
 A whole batch is one synchronous function run on the writer's own thread and connection: one
 thread hop per batch instead of one per statement (the rest of the store uses aiosqlite, which
-offers only the latter). SQLite releases the GIL while it works, so the event loop keeps
-reading sockets meanwhile.
+offers only the latter). SQLite releases the GIL while it works, so the event loop keeps reading
+sockets meanwhile; but every statement must win the GIL back from the loop when it returns, so a
+batch is written in as few statements as possible.
 """
 
 from __future__ import annotations
@@ -237,10 +238,6 @@ class EventWriter:
             except Exception:
                 log.exception("commit callback failed")
 
-    @staticmethod
-    def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
-        _settle_future(future, None, exc)
-
     # ------------------------------------------------------------------ the writer's thread
 
     def _serve(self, opened: asyncio.Future[None]) -> None:
@@ -249,10 +246,10 @@ class EventWriter:
         try:
             self._connect()
         except BaseException as exc:  # noqa: BLE001 - handed to whoever opened the writer
-            loop.call_soon_threadsafe(self._settle, opened, exc)
-            loop.call_soon_threadsafe(self._settle, finished, None)
+            loop.call_soon_threadsafe(_settle_future, opened, None, exc)
+            loop.call_soon_threadsafe(_settle_future, finished, None, None)
             return
-        loop.call_soon_threadsafe(self._settle, opened, None)
+        loop.call_soon_threadsafe(_settle_future, opened, None, None)
         failure: BaseException | None = None
         try:
             stopping = False
@@ -277,7 +274,7 @@ class EventWriter:
             assert self._db is not None
             self._db.close()
             self._db = None
-            loop.call_soon_threadsafe(self._settle, finished, failure)
+            loop.call_soon_threadsafe(_settle_future, finished, None, failure)
 
     def _connect(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
