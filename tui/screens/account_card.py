@@ -36,6 +36,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -341,19 +342,25 @@ class AccountCardScreen(Screen[None]):
         assert self.card is not None and self.card.history is not None
         scope = self.card.history
         with self.store.events_hub.subscribe() as feed:
-            # The first page is read once subscribed, so an event committed in between is not
-            # missed; rows are keyed by id, so one seen twice shows once.
-            await self._load_history_page()
-            while True:
-                changes = [await feed.get(), *feed.drain()]
-                if not self.is_mounted:  # closed while this batch was on its way
-                    return
-                self._show_events([event for change in changes for event in (*change.added, *change.updated)
-                                   if scope.includes(event)])
+            try:
+                # The first page is read once subscribed, so an event committed in between is
+                # not missed; rows are keyed by id, so one seen twice shows once.
+                await self._load_history_page()
+                while True:
+                    changes = [await feed.get(), *feed.drain()]
+                    if not self.is_mounted:  # closed while this batch was on its way
+                        return
+                    self._show_events([event for change in changes for event in (*change.added, *change.updated)
+                                       if scope.includes(event)])
+            except NoMatches:  # the card is closing: its widgets are already being removed
+                return
 
     @work(exclusive=True, group="card-history-page")
     async def _next_history_page(self) -> None:
-        await self._load_history_page()
+        try:
+            await self._load_history_page()
+        except NoMatches:  # the card is closing: its widgets are already being removed
+            return
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         """Older events load when the cursor reaches the last row, a page at a time."""
