@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TypeVar
 
 import aiosqlite
 
@@ -34,6 +33,7 @@ from centinela.data.event_rows import as_stored, insert_events, record_of
 from centinela.data.records import EVENT_COLUMNS, EventRecord
 from centinela.data.timeutil import from_db, to_db, utcnow
 from centinela.data.writer_view import WriterView
+from centinela.futures import settle
 from centinela.receiver import catalog
 from centinela.receiver.classify import (
     SYSTEM_PROTOCOL,
@@ -47,7 +47,6 @@ from centinela.receiver.classify import (
 from centinela.receiver.signal import Signal
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DUPLICATE_WINDOW = timedelta(minutes=10)
 """A retransmission (same account, sequence and content) inside this window is stored once."""
@@ -106,18 +105,10 @@ class _Job:
     notify: Notify
 
 
-def _settle_future(future: asyncio.Future[T], result: T, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
 
-def _content_key(signal: Signal, account: str) -> tuple[object, ...]:
+def _content_key(signal: Signal | EventRecord, account: str | None) -> tuple[object, ...]:
+    """What makes a retransmission the same signal (``account`` normalized)."""
     return (account, signal.sequence, signal.protocol, signal.code, signal.qualifier, signal.zone, signal.user,
             signal.partition)
 
@@ -194,7 +185,7 @@ class EventWriter:
         A duplicate of a recent signal returns the event already stored for it.
         """
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self.submit_with(signals, received_at, link_test=link_test, notify=partial(_settle_future, done))
+        self.submit_with(signals, received_at, link_test=link_test, notify=partial(settle, done))
         return await done
 
     def submit_with(
@@ -208,7 +199,7 @@ class EventWriter:
     async def run_job(self, job: Job) -> list[EventRecord]:
         """Run ``job`` in its own writer transaction (e.g. the supervision sweep)."""
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._inbox.put(_Job(job, partial(_settle_future, done)))
+        self._inbox.put(_Job(job, partial(settle, done)))
         return await done
 
     # ------------------------------------------------------------------ on the event loop
@@ -246,10 +237,10 @@ class EventWriter:
         try:
             self._connect()
         except BaseException as exc:  # noqa: BLE001 - handed to whoever opened the writer
-            loop.call_soon_threadsafe(_settle_future, opened, None, exc)
-            loop.call_soon_threadsafe(_settle_future, finished, None, None)
+            loop.call_soon_threadsafe(settle, opened, None, exc)
+            loop.call_soon_threadsafe(settle, finished, None, None)
             return
-        loop.call_soon_threadsafe(_settle_future, opened, None, None)
+        loop.call_soon_threadsafe(settle, opened, None, None)
         failure: BaseException | None = None
         try:
             stopping = False
@@ -274,7 +265,7 @@ class EventWriter:
             assert self._db is not None
             self._db.close()
             self._db = None
-            loop.call_soon_threadsafe(_settle_future, finished, None, failure)
+            loop.call_soon_threadsafe(settle, finished, None, failure)
 
     def _connect(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
@@ -430,9 +421,7 @@ class EventWriter:
                " WHERE e.received_at >= ?")
         found: dict[tuple[object, ...], EventRecord] = {}
         for event in map(EventRecord.from_row, db.execute(sql, params)):
-            key = (normalize_account(event.account), event.sequence, event.protocol, event.code,
-                   event.qualifier, event.zone, event.user, event.partition)
-            found.setdefault(key, event)
+            found.setdefault(_content_key(event, normalize_account(event.account)), event)
         return found
 
     def _apply_restores(self, db: sqlite3.Connection, stored: list[EventRecord]) -> set[int]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import cast
 
+from centinela.futures import settle
 from centinela.receiver.dc09 import NEED_DATA, DC09Connection, FrameReceived, FrameRejected, KeyLookup
 from centinela.receiver.logfmt import protocol_error
 from centinela.receiver.stats import ReceiverStats
@@ -73,12 +75,7 @@ class UdpListener:
 
     def _commit(self, event: FrameReceived) -> asyncio.Future[object]:
         committed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-
-        def settle(stored: object, error: BaseException | None) -> None:
-            if not committed.done():
-                committed.set_exception(error) if error is not None else committed.set_result(stored)
-
-        self.sink(event, settle)
+        self.sink(event, partial(settle, committed))
         return committed
 
     async def handle(self, data: bytes, addr: Address, protocol: _Protocol) -> None:
