@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from centinela.receiver.classify import AccountIndex, AccountMatch, index_candidates
 
@@ -19,6 +20,10 @@ WHERE {where}
 """
 
 
+def _lookup(db: sqlite3.Connection, where: str, params: Sequence[str]) -> dict[str, list[AccountMatch]]:
+    return index_candidates(AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where=where), params))
+
+
 class WriterView:
     """What the writer knows of the database from one batch to the next, while nothing else
     changes it: registered accounts, the last event id, the accounts late to test.
@@ -26,7 +31,7 @@ class WriterView:
     ``PRAGMA data_version`` on the writer's connection changes only when another connection
     commits. Read inside the writer's transaction, an unchanged value proves that what is kept
     here is what the database holds, so a steady stream from known panels costs no lookups
-    beyond the duplicate check. The writer's first batch loads every registered account; after
+    beyond the duplicate check. The writer's first transaction loads every registered account; after
     another connection's commit they are looked up again as batches name them. Jobs may mark
     accounts late and add events (:meth:`forget_events` after each); a transaction that did not
     commit forgets everything.
@@ -37,7 +42,6 @@ class WriterView:
 
     def __init__(self) -> None:
         self._version: int | None = None
-        self._version_seen_first = False
         self._accounts: dict[str, list[AccountMatch]] = {}
         self._complete = False  # every registered account is in _accounts
         self._last_event_id: int | None = None
@@ -47,9 +51,11 @@ class WriterView:
     def refresh(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA data_version").fetchone()
         if version != self._version:
-            self._version_seen_first = self._version is None
+            first = self._version is None
             self.forget()
             self._version = version
+            if first:
+                self._load_every_account(db)
 
     def forget(self) -> None:
         self._accounts = {}
@@ -61,25 +67,22 @@ class WriterView:
         self._last_event_id = None
         self._late = None
 
+    def _load_every_account(self, db: sqlite3.Connection) -> None:
+        # The writer's first transaction: every registered account at once, so a station whose
+        # panels all report at start-up does not look them up a batch at a time.
+        (count,) = db.execute("SELECT count(*) FROM alarm_accounts").fetchone()
+        if count <= self.ACCOUNTS_LIMIT:
+            self._accounts = _lookup(db, "1", ())
+            self._complete = True
+
     def accounts(self, db: sqlite3.Connection, numbers: set[str]) -> AccountIndex:
-        if self._version_seen_first:
-            # The writer's first batch: load every registered account at once, so a station
-            # whose panels all report at start-up does not look them up a batch at a time.
-            self._version_seen_first = False
-            (count,) = db.execute("SELECT count(*) FROM alarm_accounts").fetchone()
-            if count <= self.ACCOUNTS_LIMIT:
-                self._accounts = {number: list(matches) for number, matches in index_candidates(
-                    AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where="1"))).items()}
-                self._complete = True
         if self._complete:
             return self._accounts  # every registered account is here: the others are unknown
         if len(self._accounts) > self.ACCOUNTS_LIMIT:
             self._accounts.clear()
         missing = numbers - self._accounts.keys()
         if missing:
-            where = f"upper(a.account_number) IN ({', '.join('?' * len(missing))})"
-            found = index_candidates(AccountMatch(*row) for row in db.execute(_ACCOUNTS_FOR.format(where=where),
-                                                                             sorted(missing)))
+            found = _lookup(db, f"upper(a.account_number) IN ({', '.join('?' * len(missing))})", sorted(missing))
             for number in missing:
                 self._accounts[number] = found.get(number, [])
         return self._accounts
