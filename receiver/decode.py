@@ -58,27 +58,31 @@ def signals_from_frame(frame: DC09Frame) -> list[Signal]:
     except ValueError:  # the parsers below fail on it too, and the data is kept as text
         data_account, body = None, frame.data
     extended = " ".join(frame.extended) or None
-    raw = frame.raw.decode("latin-1").strip("\r\n")
     account = frame.account or data_account
-    receiver, line, sequence, panel_time = frame.receiver, frame.line or None, frame.sequence, frame.timestamp
+    # Plain keyword construction: dataclasses.replace costs more than the rest of decoding.
+    base = {
+        "protocol": token,
+        "raw": frame.raw.decode("latin-1").strip("\r\n"),
+        "account": account,
+        "receiver": frame.receiver,
+        "line": frame.line or None,
+        "sequence": frame.sequence,
+        "panel_time": frame.timestamp,
+    }
     try:
         if token == "ADM-CID":
             cid = parse_contact_id(body)
             zone, user = zone_and_user("cid", cid.code, cid.number)
-            return [Signal(protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
-                           code=cid.code, qualifier=cid.qualifier, zone=zone, partition=cid.group, user=user,
-                           panel_time=panel_time, text=extended)]
+            return [Signal(**base, code=cid.code, qualifier=cid.qualifier, zone=zone, partition=cid.group, user=user,
+                           text=extended)]
         if token == "SIA-DCS":
             signals = []
             for event in parse_sia_data(body):
                 zone, user = zone_and_user("sia", event.code, event.number, event.user)
-                signals.append(Signal(
-                    protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
-                    code=event.code, zone=zone, partition=event.partition, user=user, panel_time=panel_time,
-                    text=" ".join(part for part in (event.text, extended) if part) or None))
+                signals.append(Signal(**base, code=event.code, zone=zone, partition=event.partition, user=user,
+                                      text=" ".join(part for part in (event.text, extended) if part) or None))
             return signals
     except ValueError as exc:
         log.warning("undecodable %s data %r from account %s: %s", token, frame.data, account, exc)
     # Unknown token content or unparseable data: keep everything the panel said.
-    return [Signal(protocol=token, raw=raw, account=account, receiver=receiver, line=line, sequence=sequence,
-                   panel_time=panel_time, text=" ".join(part for part in (frame.data, extended) if part) or None)]
+    return [Signal(**base, text=" ".join(part for part in (frame.data, extended) if part) or None)]
