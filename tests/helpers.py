@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from centinela.data.store import Store
 
@@ -90,3 +93,25 @@ def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 20
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listening on {port}")
+
+
+async def until(
+    condition: Callable[[], object], timeout: float = 5.0, *, pilot: Any = None,
+    explain: Callable[[], str] | None = None,
+) -> float:
+    """Poll ``condition`` (plain or async) until it is true; returns the seconds it took.
+
+    With a Textual ``pilot``, waits through ``pilot.pause`` so the app handles its messages in
+    between; ``explain`` words the failure when the time runs out.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return loop.time() - started
+        if loop.time() - started > timeout:
+            raise AssertionError(explain() if explain else "condition not met in time")
+        await (pilot.pause(0.02) if pilot is not None else asyncio.sleep(0.02))

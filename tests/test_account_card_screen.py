@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from rich.text import Text
 from textual.app import App
@@ -19,6 +18,7 @@ from centinela.tui.screens.alarm_dialogs import NoteDialog
 from centinela.tui.texts import Texts
 from centinela.tui.widgets.live_table import LiveTable
 from tests.account_seed import DAYS_OVERDUE, GRACE_DAYS, seed_full_account
+from tests.helpers import until
 
 
 class CardHost(App[None]):
@@ -39,13 +39,7 @@ def burglary(account: str | None, zone: str = "002") -> Signal:
                   zone=zone, partition="01")
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+wait_for = partial(until, timeout=3.0)
 
 
 def text_of(app: App[None], selector: str) -> str:

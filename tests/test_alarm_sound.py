@@ -22,7 +22,7 @@ from centinela.tui.alarm_sound import (
     decide,
 )
 from centinela.tui.audio import PACKAGE_SOUNDS, resolve_sound
-from tests.helpers import add_monitored_customer
+from tests.helpers import add_monitored_customer, until
 from tests.recording_audio import RecordingBackend
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -189,12 +189,7 @@ def test_state_text_parts() -> None:
 # --- the service, on a real store ---------------------------------------------------------------
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+wait_for = partial(until, timeout=3.0)
 
 
 def contact_id(account: str, code: str, qualifier: str = "1") -> Signal:

@@ -3,13 +3,12 @@ actions go to the RouterOS test server on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TabbedContent
 
 from centinela.billing.worker import BillingWorker
@@ -34,6 +33,7 @@ from tests.billing_seed import (
     scalar,
 )
 from tests.fake_routeros import ADDRESS_LIST, FakeRouterOS
+from tests.helpers import until
 
 START = date(2026, 11, 1)  # invoices due on the 11th; grace to the 16th, notice from the 14th
 TODAY = datetime.combine(date(2026, 11, 15), time(12), UTC)
@@ -74,12 +74,6 @@ async def world(store: Store, fake: FakeRouterOS) -> BillingWorker:
     return worker
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def rows(app: App[None], name: str) -> list[list[str]]:
@@ -96,7 +90,7 @@ async def test_the_panel_shows_states_debt_cuts_runs_and_queue(store: Store, rou
     app = PanelApp(store, worker, is_admin=False)
     async with app.run_test(size=(140, 36)) as pilot:
         panel = app.query_one(CollectionsPanel)
-        await until(pilot, lambda: panel.overview is not None)
+        await until(lambda: panel.overview is not None, pilot=pilot)
         summary = str(app.query_one("#cob-summary").render())
         assert "Activos 0" in summary and "Aviso 1" in summary and "Suspendidos 1" in summary
         assert "Vencido USD 50.00" in summary
@@ -127,20 +121,20 @@ async def test_an_admin_registers_a_payment_and_the_customer_is_reconnected(stor
     app = PanelApp(store, worker, is_admin=True)
     async with app.run_test(size=(140, 36)) as pilot:
         panel = app.query_one(CollectionsPanel)
-        await until(pilot, lambda: panel.overview is not None)
+        await until(lambda: panel.overview is not None, pilot=pilot)
         app.query_one(TabbedContent).active = "cob-debtors"
         app.query_one("#cob-debtors-table", DataTable).focus()
         await pilot.pause()
         await pilot.press("P")
-        await until(pilot, lambda: isinstance(app.screen, PaymentDialog))
+        await until(lambda: isinstance(app.screen, PaymentDialog), pilot=pilot)
         assert app.screen.query_one("#customer", Input).value == "C-1"  # the selected debtor
         await pilot.press(*"25.00", "enter")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(lambda: isinstance(app.screen, ConfirmDialog), pilot=pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: listed(router) == ["10.0.0.6"])
+        await until(lambda: listed(router) == ["10.0.0.6"], pilot=pilot)
         assert await contract_state(store, 1) == "active"
         assert await scalar(store, "SELECT actor FROM audit_log WHERE action = 'payment.register'") == "ana"
-        await until(pilot, lambda: len(rows(app, "debtors")) == 1)
+        await until(lambda: len(rows(app, "debtors")) == 1, pilot=pilot)
 
 
 async def test_an_admin_cuts_a_contract_by_hand(store: Store, router: FakeRouterOS) -> None:
@@ -148,15 +142,15 @@ async def test_an_admin_cuts_a_contract_by_hand(store: Store, router: FakeRouter
     app = PanelApp(store, worker, is_admin=True, language="en")
     async with app.run_test(size=(140, 36)) as pilot:
         panel = app.query_one(CollectionsPanel)
-        await until(pilot, lambda: panel.overview is not None)
+        await until(lambda: panel.overview is not None, pilot=pilot)
         app.query_one("#cob-upcoming-table", DataTable).focus()
         await pilot.press("S")
-        await until(pilot, lambda: isinstance(app.screen, NoteDialog))
+        await until(lambda: isinstance(app.screen, NoteDialog), pilot=pilot)
         assert "Cut K-1 — Ana Pérez" in str(app.screen.query_one("Label").render())
         await pilot.press(*"no paga", "enter")
-        await until(pilot, lambda: "10.0.0.5" in listed(router))
+        await until(lambda: "10.0.0.5" in listed(router), pilot=pilot)
         assert await contract_state(store, 1) == "suspended"
-        await until(pilot, lambda: sorted(row[0] for row in rows(app, "suspended")) == ["K-1", "K-2"])
+        await until(lambda: sorted(row[0] for row in rows(app, "suspended")) == ["K-1", "K-2"], pilot=pilot)
         assert rows(app, "upcoming") == []
 
 
@@ -165,27 +159,27 @@ async def test_billing_now_shows_a_preview_before_it_bills(store: Store, router:
     app = PanelApp(store, worker, is_admin=True)
     async with app.run_test(size=(140, 36)) as pilot:
         panel = app.query_one(CollectionsPanel)
-        await until(pilot, lambda: panel.overview is not None)
+        await until(lambda: panel.overview is not None, pilot=pilot)
         await pilot.press("B")
-        await until(pilot, lambda: isinstance(app.screen, BillingDateDialog))
+        await until(lambda: isinstance(app.screen, BillingDateDialog), pilot=pilot)
         date_input = app.screen.query_one("#date", Input)
         assert date_input.value == "2026-11-15"
         date_input.value = "2026-12-01"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(lambda: isinstance(app.screen, ConfirmDialog), pilot=pilot)
         body = str(app.screen.query_one(".body").render())
         assert "2 facturas (USD 50.00)" in body and "al 15/11/2026" in body
         assert await scalar(store, "SELECT count(*) FROM invoices") == 2  # the preview stored nothing
         await pilot.press("escape")  # cancelled: still nothing
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmDialog))
+        await until(lambda: not isinstance(app.screen, ConfirmDialog), pilot=pilot)
         assert await scalar(store, "SELECT count(*) FROM invoices") == 2
 
         await pilot.press("B")
-        await until(pilot, lambda: isinstance(app.screen, BillingDateDialog))
+        await until(lambda: isinstance(app.screen, BillingDateDialog), pilot=pilot)
         app.screen.query_one("#date", Input).value = "2026-12-01"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(lambda: isinstance(app.screen, ConfirmDialog), pilot=pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: panel.overview is not None and len(panel.overview.runs) == 4)
+        await until(lambda: panel.overview is not None and len(panel.overview.runs) == 4, pilot=pilot)
         assert await scalar(store, "SELECT count(*) FROM invoices") == 4
         assert Decimal(str(await scalar(store, "SELECT total FROM invoices WHERE id = 3"))) == Decimal("25.00")

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig, SerialPortConfig
 from centinela.receiver.surgard import ACK
 from centinela.runtime import Runtime
 from tests.fake_surgard import CONTACT_ID, HEARTBEAT, FakeReceiver
-from tests.helpers import add_monitored_customer
+from tests.helpers import add_monitored_customer, until
 
 
-async def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_serial_message_is_stored_and_a_silent_link_raises_an_alarm(data_dir: Path) -> None:
@@ -40,7 +33,7 @@ async def test_serial_message_is_stored_and_a_silent_link_raises_an_alarm(data_d
         async def link_alarm() -> bool:
             return any(e.code == "LINK-LOST" for e in await store.recent_events(5))
 
-        await wait_for(link_alarm)
+        await until(link_alarm)
         lost = next(e for e in await store.recent_events(5) if e.code == "LINK-LOST")
         assert lost.receiver == f"serial://{receiver.device}" and lost.status == "new" and lost.priority == 2
 
@@ -51,7 +44,7 @@ async def test_serial_message_is_stored_and_a_silent_link_raises_an_alarm(data_d
             current = await store.get_event(lost.id)
             return current is not None and current.status == "resolved"
 
-        await wait_for(link_back)
+        await until(link_back)
     finally:
         await runtime.stop()
         receiver.close()

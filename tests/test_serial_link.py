@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from centinela.receiver.signal import Signal
 from centinela.receiver.stats import ReceiverStats
 from centinela.receiver.surgard import ACK, DC4, NAK
 from tests.fake_surgard import CONTACT_ID, HEARTBEAT, FakeReceiver
+from tests.helpers import until
 
 
 
@@ -37,10 +39,7 @@ class Sink:
         self.batches.append(signals)
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+eventually = partial(until, timeout=3.0)
 
 
 @pytest.fixture

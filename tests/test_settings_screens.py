@@ -7,7 +7,6 @@ import asyncio
 import json
 import math
 import struct
-import time
 import wave
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from centinela.tui.screens.settings_form import FieldRow, SettingsContext, Setti
 from centinela.tui.texts import Texts
 from tests.fake_odoo import FakeOdoo
 from tests.fake_routeros import FakeRouterOS
+from tests.helpers import until as wait_until
 
 ES = Texts("es")
 
@@ -85,12 +85,12 @@ async def settings_open(
 
 
 async def until(pilot: Pilot[None], done: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            statuses = [str(status.content) for status in pilot.app.screen.query(".section-status").results(Static)]
-            raise AssertionError(f"timed out waiting; the status says {statuses}")
-        await pilot.pause(0.02)
+    """Wait for ``done``; a timeout quotes the section status lines, which say why."""
+    def statuses() -> str:
+        shown = [str(status.content) for status in pilot.app.screen.query(".section-status").results(Static)]
+        return f"timed out waiting; the status says {shown}"
+
+    await wait_until(done, timeout, pilot=pilot, explain=statuses)
 
 
 async def show_tab(pilot: Pilot[None], prefix: str) -> None:

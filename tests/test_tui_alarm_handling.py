@@ -4,7 +4,6 @@ filters, pause, paging; and the log-in screen."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -18,7 +17,7 @@ from centinela.tui.app import CentinelaApp
 from centinela.tui.screens.dashboard import PAGE, DashboardScreen
 from centinela.tui.screens.login import LoginScreen
 from centinela.tui.widgets.live_table import LiveTable
-from tests.helpers import add_monitored_customer
+from tests.helpers import add_monitored_customer, until
 
 ANA = Operator(1, "ana", "Ana Pérez", "operator", True)
 
@@ -28,12 +27,6 @@ def make_app(data_dir: Path, operator: Operator | None = ANA) -> CentinelaApp:
     return CentinelaApp(Runtime(config), operator=operator, detect_sound=False)
 
 
-async def until(condition: Callable[[], bool], pilot, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
 
 
 def alarm(account: str, sequence: str, code: str = "130", zone: str = "001", qualifier: str = "1") -> Signal:
@@ -42,7 +35,7 @@ def alarm(account: str, sequence: str, code: str = "130", zone: str = "001", qua
 
 
 async def dashboard(app: CentinelaApp, pilot) -> DashboardScreen:  # type: ignore[no-untyped-def]
-    await until(lambda: isinstance(app.screen, DashboardScreen), pilot)
+    await until(lambda: isinstance(app.screen, DashboardScreen), 10.0, pilot=pilot)
     screen = app.screen
     assert isinstance(screen, DashboardScreen)
     return screen
@@ -61,10 +54,10 @@ async def test_take_note_hold_and_resolve_from_the_pending_tab(data_dir: Path) -
         await add_monitored_customer(store, "1234", "Banco Andino")
         (event,) = await store.record([alarm("1234", "0001")])
         pending = screen.query_one("#pending-table", LiveTable)
-        await until(lambda: pending.row_ids() == [event.id], pilot)
+        await until(lambda: pending.row_ids() == [event.id], 10.0, pilot=pilot)
 
         await pilot.press("p", "t")
-        await until(lambda: screen.open_events[event.id].status == "acknowledged", pilot)
+        await until(lambda: screen.open_events[event.id].status == "acknowledged", 10.0, pilot=pilot)
         assert "Tomado: ana" in str(pending.cells(event.id)[-1])
 
         await pilot.press("n")
@@ -72,13 +65,13 @@ async def test_take_note_hold_and_resolve_from_the_pending_tab(data_dir: Path) -
         await pilot.press("enter")
         await pilot.press("h")
         await pilot.press("backspace", "backspace", "3", "0", "enter")
-        await until(lambda: screen.open_events[event.id].status == "pending", pilot)
+        await until(lambda: screen.open_events[event.id].status == "pending", 10.0, pilot=pilot)
         assert "Espera hasta" in str(pending.cells(event.id)[-1])
 
         await pilot.press("r")
         await pilot.press("down", "down", "down", "enter")  # "Real: policía despachada"
         await pilot.press(*"patrulla en camino", "enter")
-        await until(lambda: pending.row_ids() == [], pilot)
+        await until(lambda: pending.row_ids() == [], 10.0, pilot=pilot)
         resolved = await store.get_event(event.id)
         assert resolved is not None and resolved.status == "resolved" and resolved.resolution == "police"
         log = await alarm_actions.action_log(store.reader, event.id)
@@ -96,7 +89,7 @@ async def test_an_alarm_taken_by_someone_else_is_refused(data_dir: Path) -> None
         (event,) = await store.record([alarm("5555", "0001")])
         await store.apply(lambda db: alarm_actions.take(db, event.id, "beto"))
         pending = screen.query_one("#pending-table", LiveTable)
-        await until(lambda: "beto" in str(pending.cells(event.id)[-1]) if event.id in pending.row_ids() else False, pilot)
+        await until(lambda: "beto" in str(pending.cells(event.id)[-1]) if event.id in pending.row_ids() else False, 10.0, pilot=pilot)
         await pilot.press("p", "t")
         await pilot.pause(0.2)
         current = await store.get_event(event.id)
@@ -114,34 +107,34 @@ async def test_filters_pause_and_paging(data_dir: Path) -> None:
         await store.record(signals)
         await store.record([alarm("2002", "0001", code="110", zone="003")])
         events = screen.query_one("#events-table", LiveTable)
-        await until(lambda: events.row_count == PAGE + 60, pilot)
+        await until(lambda: events.row_count == PAGE + 60, 10.0, pilot=pilot)
 
         # text search finds the fire by its description, the hotel by name
         await pilot.press("slash", *"incendio")
-        await until(lambda: events.row_count == 1, pilot)
+        await until(lambda: events.row_count == 1, 10.0, pilot=pilot)
         assert str(events.cells(events.row_ids()[0])[2]) == "2002"
         await pilot.press(*["backspace"] * len("incendio"), *"miramar")
-        await until(lambda: events.row_count == PAGE, pilot)  # first page only
+        await until(lambda: events.row_count == PAGE, 10.0, pilot=pilot)  # first page only
         await pilot.press("escape")
         await pilot.press("ctrl+end")
-        await until(lambda: events.row_count == PAGE + 59, pilot)  # the rest loaded on demand
+        await until(lambda: events.row_count == PAGE + 59, 10.0, pilot=pilot)  # the rest loaded on demand
 
         await pilot.press(*["slash"], *["backspace"] * len("miramar"), "escape")
-        await until(lambda: events.row_count == PAGE, pilot)
+        await until(lambda: events.row_count == PAGE, 10.0, pilot=pilot)
         await pilot.press("space")
         await store.record([alarm("2002", "0002", code="120", zone="001")])
-        await until(lambda: screen.missed_while_paused == 1, pilot)
+        await until(lambda: screen.missed_while_paused == 1, 10.0, pilot=pilot)
         assert "Pausado: 1 nuevos" in str(screen.query_one("#dashboard-tabs").get_tab("events").label)
         top_before = events.row_ids()[0]
         await pilot.press("space")
-        await until(lambda: events.row_ids()[0] != top_before, pilot)
+        await until(lambda: events.row_ids()[0] != top_before, 10.0, pilot=pilot)
 
 
 async def test_mute_key_and_settings_refused_for_operators(data_dir: Path) -> None:
     app = make_app(data_dir)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = await dashboard(app, pilot)
-        await until(lambda: app.sound_state() is not None, pilot)
+        await until(lambda: app.sound_state() is not None, 10.0, pilot=pilot)
         assert app.sound_state() == ("bell", None)
         await pilot.press("m")
         kind, until_time = app.sound_state() or ("", None)
@@ -160,9 +153,9 @@ async def test_login_refuses_a_wrong_password_and_admits_the_right_one(data_dir:
     await store.close()
     app = make_app(data_dir, operator=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(lambda: isinstance(app.screen, LoginScreen), pilot)
+        await until(lambda: isinstance(app.screen, LoginScreen), 10.0, pilot=pilot)
         await pilot.press(*"luis", "enter", *"mala", "enter")
-        await until(lambda: "incorrectos" in str(app.screen.query_one("#login-error").render()), pilot)
+        await until(lambda: "incorrectos" in str(app.screen.query_one("#login-error").render()), 10.0, pilot=pilot)
         await pilot.press(*"correcta123", "enter")
         screen = await dashboard(app, pilot)
         assert screen.operator.username == "luis" and screen.operator.is_admin
@@ -171,8 +164,8 @@ async def test_login_refuses_a_wrong_password_and_admits_the_right_one(data_dir:
 async def test_login_tells_how_to_create_the_first_admin(data_dir: Path) -> None:
     app = make_app(data_dir, operator=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(lambda: isinstance(app.screen, LoginScreen), pilot)
-        await until(lambda: "centinela operators add" in str(app.screen.query_one("#login-error").render()), pilot)
+        await until(lambda: isinstance(app.screen, LoginScreen), 10.0, pilot=pilot)
+        await until(lambda: "centinela operators add" in str(app.screen.query_one("#login-error").render()), 10.0, pilot=pilot)
 
 
 async def test_dispatching_a_technician_queues_a_field_service_task(data_dir: Path) -> None:
@@ -182,7 +175,7 @@ async def test_dispatching_a_technician_queues_a_field_service_task(data_dir: Pa
         store = store_of(app)
         (event,) = await store.record([alarm("1234", "0001", code="300", zone="000")])
         pending = screen.query_one("#pending-table", LiveTable)
-        await until(lambda: pending.row_ids() == [event.id], pilot)
+        await until(lambda: pending.row_ids() == [event.id], 10.0, pilot=pilot)
         await pilot.press("p", "d", *"revisar fuente de poder", "enter")
 
         async def queued() -> list[tuple[str, str]]:

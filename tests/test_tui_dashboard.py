@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig
@@ -13,7 +14,7 @@ from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
 from centinela.tui.screens.dashboard import DashboardScreen
 from centinela.tui.widgets.live_table import LiveTable
-from tests.helpers import add_monitored_customer, exchange
+from tests.helpers import add_monitored_customer, exchange, until
 
 
 OPERATOR = Operator(1, "ana", "Ana Pérez", "operator", True)
@@ -24,13 +25,7 @@ def make_app(data_dir: Path, language: str = "es") -> CentinelaApp:
     return CentinelaApp(Runtime(config), operator=OPERATOR, detect_sound=False)
 
 
-async def wait_for(condition, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+wait_for = partial(until, timeout=3.0)
 
 
 def row_text(table: LiveTable, row_id: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig
@@ -12,15 +11,10 @@ from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
 from centinela.tui.screens.dashboard import DashboardScreen
 from centinela.tui.screens.settings import SettingsScreen
+from tests.helpers import until
 from tests.recording_audio import RecordingBackend
 
 
-async def until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_new_fire_alarm_plays_the_critical_sound_while_settings_are_open(data_dir: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig
@@ -13,7 +12,7 @@ from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
 from centinela.tui.screens.dashboard import DashboardScreen
 from centinela.tui.widgets.live_table import LiveTable
-from tests.helpers import exchange
+from tests.helpers import exchange, until
 
 
 def console(data_dir: Path, operator: Operator) -> CentinelaApp:
@@ -21,13 +20,6 @@ def console(data_dir: Path, operator: Operator) -> CentinelaApp:
     return CentinelaApp(Runtime(config), operator=operator, detect_sound=False)
 
 
-async def until(condition, timeout: float = 5.0) -> float:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not condition():
-        assert loop.time() - started < timeout, "condition not met in time"
-        await asyncio.sleep(0.02)
-    return loop.time() - started
 
 
 async def test_an_alarm_and_its_taking_reach_the_other_console_within_a_second(data_dir: Path) -> None:
