@@ -11,8 +11,10 @@ run: $(VENV)/.installed          ## install and start the console with demo pane
 headless: $(VENV)/.installed     ## the same receiver and workers with no UI
 	$(BIN)/centinela --headless --demo
 
+# python -m: the event writer's processes fork from a server that would otherwise re-run the
+# pytest script (and import pytest) for each of the hundreds of stores the tests open.
 test: $(VENV)/.installed-dev     ## install what the tests need and run the whole suite
-	$(BIN)/pytest -q
+	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench  ## print the performance figures (not part of the tests)
 	$(BIN)/python bench/ack_latency.py

@@ -159,6 +159,30 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return seconds
 
 
+def descendants_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds used so far by each process descended from ``pid`` (the server's event writer
+    runs in one of them), by process id."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    found: dict[int, float] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in [child for child, ppid in parents.items() if ppid == parent]:
+            try:
+                found[child] = _stat_cpu(f"/proc/{child}/stat")
+            except FileNotFoundError:
+                continue
+            frontier.append(child)
+    return found
+
+
 def machine_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all cores since boot."""
     with open("/proc/stat", encoding="ascii") as stat:

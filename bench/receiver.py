@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
+    descendants_cpu_seconds,
     free_port,
     machine_jiffies,
     panel_account,
@@ -86,6 +87,8 @@ class CpuUse:
     """Fraction of one core, all the server's threads."""
     server_loop: float
     """Fraction of one core, the server's main (event loop) thread."""
+    writer: float
+    """Fraction of one core, the server's other processes (its event writer)."""
     generators: float
     """Fraction of one core, all load generator processes."""
     machine: float
@@ -249,6 +252,7 @@ def drive(server: Server, mode: str, panels: int, seconds: float, generators: in
             if child.stdout.readline().strip() != "ready":
                 raise SystemExit(f"load generator exited with status {child.wait()}")
         server_before = thread_cpu_seconds(server.pid)
+        writer_before = descendants_cpu_seconds(server.pid)
         machine_before = machine_jiffies()
         start = time.monotonic() + GO_DELAY
         for child in children:
@@ -258,6 +262,7 @@ def drive(server: Server, mode: str, panels: int, seconds: float, generators: in
         reports = [json.loads(child.communicate(timeout=seconds + 180)[0]) for child in children]
         window = time.monotonic() - start
         server_after = thread_cpu_seconds(server.pid)
+        writer_after = descendants_cpu_seconds(server.pid)
         machine_after = machine_jiffies()
     finally:
         for child in children:
@@ -268,6 +273,7 @@ def drive(server: Server, mode: str, panels: int, seconds: float, generators: in
     cpu = CpuUse(
         server=(sum(server_after.values()) - sum(server_before.values())) / window,
         server_loop=(server_after.get(server.pid, 0.0) - server_before.get(server.pid, 0.0)) / window,
+        writer=sum(seconds - writer_before.get(pid, 0.0) for pid, seconds in writer_after.items()) / window,
         generators=sum(report["cpu_s"] for report in reports) / window,
         machine=busy / total if total else 0.0,
     )
@@ -336,16 +342,17 @@ def where_time_goes(load: Load) -> str:
     cpu = load.cpu
     notes = [
         (f"CPU: server {cpu.server:4.0%} of a core (event loop thread {cpu.server_loop:4.0%}),"
-         f" generators {cpu.generators:4.0%}, machine {cpu.machine:4.0%} of {CORES} cores")
+         f" its event writer process {cpu.writer:4.0%}, generators {cpu.generators:4.0%},"
+         f" machine {cpu.machine:4.0%} of {CORES} cores")
     ]
     if cpu.server >= 0.9:
-        # Its threads (event loop, SQLite) share one GIL: near one core in all is the ceiling.
+        # The receiving process's threads share one GIL: near one core in all is its ceiling.
         notes.append("server CPU-bound")
-    if cpu.server - cpu.server_loop >= 0.4:
-        notes.append(f"its other threads (SQLite) busy {cpu.server - cpu.server_loop:.0%}: writer-bound")
-    elif cpu.machine >= 0.9:
-        notes.append("machine saturated (server and generators share the cores)")
-    elif cpu.server < 0.6:
+    if cpu.writer >= 0.8:
+        notes.append("writer-bound")
+    if cpu.machine >= 0.85:
+        notes.append("machine saturated (server, writer and generators share the cores)")
+    elif cpu.server < 0.6 and cpu.writer < 0.6:
         notes.append("server mostly waiting: commit/fsync latency bound")
     if load.built_in_run:
         notes.append(f"{load.built_in_run} frames built during the run (raise --pool-rate)")

@@ -12,7 +12,7 @@ from centinela.billing.worker import BillingScheduler, BillingWorker
 from centinela.config import Config, ReceiverConfig, SerialPortConfig, parse_endpoint
 from centinela.data.accounts import AccountKeys
 from centinela.data.change_feed import ChangeFeed
-from centinela.data.event_writer import LinkTest
+from centinela.data.event_batch import LinkTest
 from centinela.data.odoo_sync import SyncWorker, odoo_enabled, read_sync_status
 from centinela.data.ownership import ReceiverLock
 from centinela.data.settings import settings_with_prefix

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from centinela.data.event_writer import EventChanges
+from centinela.data.event_batch import EventChanges
 from centinela.data.store import Store
 
 log = logging.getLogger(__name__)

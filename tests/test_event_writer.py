@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from centinela.config import Config, ReceiverConfig
-from centinela.data.event_writer import EventChanges, LinkTest
+from centinela.data.event_batch import EventChanges, LinkTest
 from centinela.data.store import Store
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import to_db, utcnow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from centinela.config import Config, ReceiverConfig
 from centinela.data import alarm_actions
-from centinela.data.event_writer import EventChanges
+from centinela.data.event_batch import EventChanges
 from centinela.data.ownership import ReceiverLock
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame

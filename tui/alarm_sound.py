@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from centinela.data.event_writer import EventChanges
+from centinela.data.event_batch import EventChanges
 from centinela.data.pubsub import Subscription
 from centinela.data.records import EventRecord, PriorityRow
 from centinela.data.store import Store

@@ -13,7 +13,7 @@ import aiosqlite
 from centinela.data import alarm_actions
 from centinela.data.alarm_actions import ActionRefused
 from centinela.data.event_query import EventFilter, filter_sql, matches
-from centinela.data.event_writer import EventChanges
+from centinela.data.event_batch import EventChanges
 from centinela.data.odoo_push import dispatch_technician, enqueue_alarm_resolved
 from centinela.data.operators import Operator
 from centinela.data.pubsub import Subscription

@@ -1,0 +1,121 @@
+"""The event writer's own process: silent on the terminal, deaf to the console's signals, replaced
+when it is lost, and gone when the console is."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from centinela.data.db import StoreError
+from centinela.data.event_writer import WriterLost
+from centinela.data.store import Store
+from centinela.receiver.signal import Signal
+from tests.helpers import until
+
+
+def burglary(sequence: str) -> Signal:
+    return Signal(protocol="ADM-CID", raw=f"1234|1130 01 004 #{sequence}", account="1234", sequence=sequence,
+                  code="130", qualifier="1", partition="01", zone="004")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+async def test_the_writer_is_its_own_process_and_prints_nothing(store: Store) -> None:
+    (event,) = await store.record([burglary("0001")])
+    pid = store.writer.pid
+    assert pid is not None and pid != os.getpid() and alive(pid)
+    # the console draws on the terminal's stderr: the writer's output goes nowhere
+    assert os.readlink(f"/proc/{pid}/fd/2") == os.devnull
+    assert os.readlink(f"/proc/{pid}/fd/1") == os.devnull
+    assert (await store.get_event(event.id)) == event
+
+
+async def test_the_writer_ignores_the_signals_meant_for_the_console(store: Store) -> None:
+    await store.record([burglary("0001")])
+    pid = store.writer.pid
+    assert pid is not None
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        os.kill(pid, signum)
+    await asyncio.sleep(0.2)
+    assert alive(pid)
+    (event,) = await store.record([burglary("0002")])
+    assert event.code == "130"
+
+
+async def test_a_lost_writer_fails_what_it_held_and_is_replaced(store: Store) -> None:
+    await store.record([burglary("0001")])
+    lost = store.writer
+    assert lost.pid is not None
+    os.kill(lost.pid, signal.SIGKILL)
+    with pytest.raises(StoreError):
+        # not stored, so never ACKed: the panel sends it again
+        await asyncio.wait_for(lost.submit([burglary("0002")]), 5)
+    await until(lambda: store.writer is not lost and store.writer.pid is not None)
+    (again,) = await asyncio.wait_for(store.record([burglary("0002")]), 10)
+    assert [event.sequence for event in await store.recent_events(10)] == ["0002", "0001"]
+    assert again.sequence == "0002"
+
+
+async def test_a_writer_lost_while_the_store_closes_is_reported(data_dir: Path) -> None:
+    store = await Store.open(data_dir)
+    store.start()
+    await store.record([burglary("0001")])
+    assert store.writer.pid is not None
+    os.kill(store.writer.pid, signal.SIGKILL)
+    with pytest.raises(WriterLost):
+        await store.close()
+    with pytest.raises(ValueError):  # the other connections were closed all the same
+        await store.recent_events(1)
+
+
+async def test_a_job_must_be_a_module_level_function(store: Store) -> None:
+    with pytest.raises(Exception, match="local object"):
+        await store.run_writer_job(lambda db, now: [])
+    assert len(await store.record([burglary("0003")])) == 1
+
+
+def test_the_writer_leaves_with_the_console(tmp_path: Path) -> None:
+    """A console killed outright: its writer finishes and exits instead of living on."""
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        from centinela.data.store import Store
+
+        async def main():
+            store = await Store.open(Path({str(tmp_path / "data")!r}))
+            store.start()
+            await store.record([])
+            print(store.writer.pid, flush=True)
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+    """)
+    console = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert console.stdout is not None
+        writer_pid = int(console.stdout.readline())
+        assert alive(writer_pid)
+        console.kill()
+        console.wait(10)
+        deadline = time.monotonic() + 10
+        while alive(writer_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(writer_pid), "the writer outlived its console"
+    finally:
+        console.kill()
+        console.wait(10)
