@@ -16,10 +16,12 @@ def run_console(config: Config, *, demo: bool, fixed_listeners: bool = False) ->
         print("centinela: error: the console needs a terminal; use --headless for a service", file=sys.stderr)
         return 2
     setup_logging(config, to_stderr=False)
+    from centinela.data.event_writer import start_fork_server
     from centinela.tui.app import CentinelaApp
     from centinela.tui.texts import Texts
 
     texts = Texts(config.language)
     app = CentinelaApp(Runtime(config, demo=demo, fixed_listeners=fixed_listeners), login_hint=texts("login.demo_hint") if demo else None)
+    start_fork_server()  # while stderr is still the terminal's
     app.run()
     return app.return_code or 0

@@ -118,6 +118,7 @@ class Runtime:
         self.feed.include_new_events = False
         self.store.start()
         await self.keys.refresh(self.store.reader)
+        await self.store.started()  # listen only once what is heard can be committed
         await self._start_listeners()
         self._spawn(self._supervise(), "supervision")
         self._spawn(self._follow_keys(), "account-keys")

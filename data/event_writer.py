@@ -8,8 +8,9 @@ waiting transports told (only then do they ACK).
 The transactions run in a process of their own (data.writer_process). In one process, the writer
 and the event loop took turns at the one interpreter lock: under an alarm storm the writer spent
 a third of its time waiting for it, and the loop, which reads and answers every panel, waited for
-the writer's Python in turn. Two threads here carry the traffic: one packs what the loop submits
-and sends it, the other reads the replies and hands them to the loop in one call per batch.
+the writer's Python in turn. The loop talks to it through two pipes, with no thread of its own:
+what it submits during one turn goes down in one message at the end of that turn, and each reply
+is read, and its waiters told, as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import atexit
 import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401 - its exit hook must be registered before ours (see below)
-import pickle
-import queue
-import threading
+import os
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from multiprocessing.connection import Connection
+from io import FileIO
+from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -62,6 +63,23 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload([wire.__name__])
 
 
+def start_fork_server() -> None:
+    """Start the process writers fork from (at once if it is already up). The console calls it
+    before Textual takes over stderr: multiprocessing hands stderr's descriptor to the helper it
+    starts alongside, and Textual's stand-in for stderr has none (its fileno() is -1)."""
+    stderr = sys.stderr
+    try:
+        usable = stderr is not None and stderr.fileno() >= 0
+    except (OSError, ValueError):
+        usable = False
+    if not usable:  # started from inside the app after all (e.g. in a test): the real one
+        sys.stderr = sys.__stderr__
+    try:
+        forkserver.ensure_running()
+    finally:
+        sys.stderr = stderr
+
+
 @dataclass(slots=True)
 class _Pending:
     signals: Sequence[Signal]
@@ -86,17 +104,19 @@ class EventWriter:
         self._path = path
         self._publish_changes = publish
         self._max_batch = max_batch
-        # What the loop submits, for the sender thread: a put costs the loop no syscall.
-        self._inbox: queue.SimpleQueue[_Waiting | Rules | None] = queue.SimpleQueue()
-        # Sent and not yet answered, in the order the writer answers them.
+        self._queued: list[_Waiting | Rules | None] = []
+        """Submitted during this turn of the loop (None: stop), sent at its end."""
+        self._flush_scheduled = False
         self._waiting: deque[_Waiting] = deque()
-        self._lock = threading.Lock()
+        """Sent and not yet answered, in the order the writer answers them."""
         self._gone: StoreError | None = None
         """Set once the writer takes no more work; later submissions fail with it."""
         self._process: BaseProcess | None = None
-        self._to_writer: Connection | None = None
-        self._from_writer: Connection | None = None
-        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._pipe: asyncio.WriteTransport | None = None
+        self._pipe_file: FileIO | None = None
+        self._replies: asyncio.ReadTransport | None = None
+        self._frames = wire.Frames()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
         self.rules = Rules()
@@ -107,14 +127,12 @@ class EventWriter:
         """Start the writer process (raises if its database can't open)."""
         loop = self._loop = asyncio.get_running_loop()
         self._finished = loop.create_future()
-        await loop.run_in_executor(None, self._start_process)
+        to_writer, from_writer = await loop.run_in_executor(None, self._start_process)
         _LIVE.add(self)
-        self._threads = [
-            threading.Thread(target=self._send, name="event-writer-send", daemon=True),
-            threading.Thread(target=self._receive, name="event-writer-receive", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._pipe_file = FileIO(to_writer, "w")
+        self._pipe, _ = await loop.connect_write_pipe(partial(_PipeWatch, self), self._pipe_file)
+        self._replies, _ = await loop.connect_read_pipe(partial(_Replies, self), FileIO(from_writer, "r"))
+        self._schedule_flush()  # what was submitted before the writer was up
 
     @property
     def pid(self) -> int | None:
@@ -132,14 +150,25 @@ class EventWriter:
         await self._finished
 
     def stop(self) -> None:
-        self._inbox.put(None)
+        self._enqueue(None)
 
     async def close(self) -> None:
-        if self._process is None:
+        """Stop (committing what was submitted), then end the process; a writer that does not
+        stop in time is killed, and what it held fails."""
+        if self._process is None or self._closed:
             return
-        if self._threads and self._threads[0].is_alive():
+        self._closed = True
+        assert self._finished is not None
+        if not self._finished.done():
             self.stop()
-        await asyncio.get_running_loop().run_in_executor(None, self._join)
+            await asyncio.wait([self._finished], timeout=STOP_TIMEOUT)
+        stopped = self._finished.done()
+        if not stopped:
+            self._end(WriterLost(f"the event writer did not stop within {STOP_TIMEOUT:.0f} s"))
+        for transport in (self._pipe, self._replies):
+            if transport is not None:
+                transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, self._join, STOP_TIMEOUT if stopped else 1.0)
         _LIVE.discard(self)
 
     async def load_rules(self, db: aiosqlite.Connection) -> None:
@@ -149,7 +178,7 @@ class EventWriter:
         async with db.execute("SELECT level FROM priorities WHERE requires_ack = 0") as cur:
             auto = frozenset(level for (level,) in await cur.fetchall())
         self.rules = Rules(overrides, auto)
-        self._inbox.put(self.rules)  # in line with the signals: those after it use the new rules
+        self._enqueue(self.rules)  # in line with the signals: those after it use the new rules
 
     async def submit(
         self, signals: Sequence[Signal], received_at: datetime | None = None, *, link_test: LinkTest | None = None
@@ -168,17 +197,101 @@ class EventWriter:
     ) -> None:
         """Like :meth:`submit`, calling ``notify`` instead: a transport ACKs from it right after
         the commit, with no future, task or extra event-loop turn per frame."""
-        self._inbox.put(_Pending(signals, link_test, received_at or utcnow(), notify))
+        self._enqueue(_Pending(signals, link_test, received_at or utcnow(), notify))
 
     async def run_job(self, job: Job) -> list[EventRecord]:
         """Run ``job`` (a module-level function) in its own writer transaction (e.g. the
         supervision sweep)."""
-        wire.dumps(job)  # raises here, not in the sender thread, if it cannot cross to the writer
+        wire.frame(job)  # raises here, for its caller, if it cannot cross to the writer
         done: asyncio.Future[list[EventRecord]] = asyncio.get_running_loop().create_future()
-        self._inbox.put(_Job(job, partial(settle, done)))
+        self._enqueue(_Job(job, partial(settle, done)))
         return await done
 
-    # ------------------------------------------------------------------ on the event loop
+    # ------------------------------------------------------------------ sending
+
+    def _enqueue(self, item: _Waiting | Rules | None) -> None:
+        self._queued.append(item)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        # What else arrives in this turn of the loop joins the same message.
+        if not self._flush_scheduled and self._pipe is not None and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """One message for everything submitted during the last turn of the loop."""
+        self._flush_scheduled = False
+        items, self._queued = self._queued, []
+        if not items:
+            return
+        if self._gone is not None:
+            self._fail([item for item in items if isinstance(item, _Pending | _Job)], self._gone)
+            return
+        commands: list[tuple[object, ...]] = []
+        waiting: list[_Waiting] = []
+        late: list[_Waiting] = []
+        for item in items:
+            if self._gone is not None:  # after a stop: it would never be answered
+                if isinstance(item, _Pending | _Job):
+                    late.append(item)
+            elif isinstance(item, _Pending):
+                commands.append((wire.SIGNALS, [wire.pack_signal(signal) for signal in item.signals],
+                                 item.link_test, item.received_at))
+                waiting.append(item)
+            elif isinstance(item, _Job):
+                commands.append((wire.JOB, item.job))
+                waiting.append(item)
+            elif isinstance(item, Rules):
+                commands.append((wire.RULES, item.overrides, item.auto_resolve_levels))
+            else:
+                commands.append((wire.STOP,))
+                self._gone = StoreError("the event writer is closed")
+        self._waiting.extend(waiting)
+        assert self._pipe is not None
+        self._pipe.write(wire.frame(commands))
+        if late:
+            self._fail(late, self._gone)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ replies
+
+    def _received(self, data: bytes) -> None:
+        for reply in self._frames.feed(data):
+            kind = reply[0]  # type: ignore[index]
+            if kind == wire.DONE:
+                _, results, changes, self.duplicates = reply  # type: ignore[misc]
+                self._deliver(self._take(len(results)), results, changes)
+            elif kind == wire.FAILED:
+                _, count, detail = reply  # type: ignore[misc]
+                log.error("event batch of %d not stored\n%s", count, detail)
+                self._fail(self._take(count), StoreError(f"event not stored: {detail.strip().splitlines()[-1]}"))
+            elif kind == wire.STOPPED:
+                self._end(None)
+            elif kind == wire.CRASHED:
+                log.error("the event writer process failed\n%s", reply[1])  # type: ignore[index]
+
+    def _take(self, count: int) -> list[_Waiting]:
+        return [self._waiting.popleft() for _ in range(count)]
+
+    def _pipe_closed(self) -> None:
+        """Either pipe: the writer process ended, or we closed them after it stopped."""
+        if self._finished is not None and not self._finished.done():
+            assert self._process is not None
+            self._process.join(0.5)  # let its exit status show, when it has one
+            lost = WriterLost(f"the event writer process ended (status {self._process.exitcode})")
+            log.error("%s", lost)
+            self._end(lost)
+
+    def _end(self, lost: WriterLost | None) -> None:
+        """No more work goes to the writer; whatever it had not answered was not stored."""
+        if self._gone is None or lost is not None:
+            self._gone = lost or StoreError("the event writer is closed")
+        unanswered = [*self._waiting, *(item for item in self._queued if isinstance(item, _Pending | _Job))]
+        self._waiting.clear()
+        self._queued.clear()
+        self._fail(unanswered, self._gone)
+        assert self._finished is not None
+        settle(self._finished, None, lost)
 
     def _deliver(self, waiting: list[_Waiting], results: list[list[EventRecord]], changes: EventChanges) -> None:
         if (changes.added or changes.updated) and self._publish_changes(changes):
@@ -205,142 +318,75 @@ class EventWriter:
             except Exception:
                 log.exception("commit callback failed")
 
-    # ------------------------------------------------------------------ the writer's threads
+    # ------------------------------------------------------------------ the process
 
-    def _start_process(self) -> None:
+    def _start_process(self) -> tuple[int, int]:
+        """Runs in an executor: returns our ends of the pipes (to the writer, from it)."""
+        start_fork_server()
         to_writer_r, to_writer = _CONTEXT.Pipe(duplex=False)
         from_writer, from_writer_w = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
             target=wire.serve, args=(str(self._path), to_writer_r, from_writer_w, self._max_batch),
             name="centinela-event-writer", daemon=True,
         )
-        process.start()
-        # Only the writer holds its ends now: when it dies, our reads end instead of waiting.
-        to_writer_r.close()
-        from_writer_w.close()
         try:
-            reply = pickle.loads(from_writer.recv_bytes())
+            process.start()
+        finally:
+            # Only the writer holds its ends now: when it dies, our reads end instead of waiting.
+            to_writer_r.close()
+            from_writer_w.close()
+        ours = os.dup(to_writer.fileno()), os.dup(from_writer.fileno())
+        to_writer.close()
+        from_writer.close()
+        try:
+            reply = wire.read_messages(ours[1], self._frames)[0]
         except (EOFError, OSError):
-            reply = (wire.UNUSABLE, f"the writer process exited at start (status {process.exitcode})")
-        if reply[0] != wire.READY:
+            reply = (wire.UNUSABLE, "the writer process ended as it started")
+        if reply[0] != wire.READY:  # type: ignore[index]
             process.join()
-            to_writer.close()
-            from_writer.close()
-            raise StoreError(f"event writer: {reply[1]}")
-        self._process, self._to_writer, self._from_writer = process, to_writer, from_writer
+            for fd in ours:
+                os.close(fd)
+            raise StoreError(f"event writer: {reply[1]}")  # type: ignore[index]
+        self._process = process
+        return ours
 
-    def _send(self) -> None:
-        """Packs what the loop submitted since the last send into one message."""
-        assert self._to_writer is not None
-        stopping = False
-        while not stopping:
-            items = [self._inbox.get()]
-            while len(items) < self._max_batch:
-                try:
-                    items.append(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
-            commands: list[tuple[object, ...]] = []
-            waiting: list[_Waiting] = []
-            for item in items:
-                if item is None:
-                    stopping = True
-                elif isinstance(item, _Pending):
-                    commands.append((wire.SIGNALS, [wire.pack_signal(signal) for signal in item.signals],
-                                     item.link_test, item.received_at))
-                    waiting.append(item)
-                elif isinstance(item, _Job):
-                    commands.append((wire.JOB, item.job))
-                    waiting.append(item)
-                else:
-                    commands.append((wire.RULES, item.overrides, item.auto_resolve_levels))
-            if stopping:
-                commands.append((wire.STOP,))
-            message = wire.dumps(commands)
-            with self._lock:
-                gone = self._gone
-                if gone is None:
-                    self._waiting.extend(waiting)
-            if gone is not None:
-                self._call_loop(self._fail, waiting, gone)
-                continue
-            try:
-                self._to_writer.send_bytes(message)
-            except OSError:
-                self._writer_gone("the event writer process stopped")
-                return
-
-    def _receive(self) -> None:
-        """Hands each reply to the loop, with the submissions it settles."""
-        assert self._from_writer is not None
-        failure: WriterLost | None = None
-        try:
-            while True:
-                reply = pickle.loads(self._from_writer.recv_bytes())
-                if reply[0] == wire.DONE:
-                    _, results, changes, self.duplicates = reply
-                    self._call_loop(self._deliver, self._take(len(results)), results, changes)
-                elif reply[0] == wire.FAILED:
-                    _, count, detail = reply
-                    log.error("event batch of %d not stored\n%s", count, detail)
-                    error = StoreError(f"event not stored: {detail.strip().splitlines()[-1]}")
-                    self._call_loop(self._fail, self._take(count), error)
-                elif reply[0] == wire.STOPPED:
-                    break
-        except (EOFError, OSError):
-            assert self._process is not None
-            self._process.join(1.0)
-            failure = WriterLost(f"the event writer process ended (status {self._process.exitcode})")
-            log.error("%s", failure)
-        self._writer_gone(str(failure) if failure else "the event writer is closed")
-        self._call_loop(self._settle_finished, failure)
-
-    def _settle_finished(self, failure: WriterLost | None) -> None:
-        assert self._finished is not None
-        settle(self._finished, None, failure)
-
-    def _take(self, count: int) -> list[_Waiting]:
-        with self._lock:
-            return [self._waiting.popleft() for _ in range(count)]
-
-    def _writer_gone(self, why: str) -> None:
-        """No more work goes to the writer; whatever it had not answered was not stored."""
-        with self._lock:
-            if self._gone is None:
-                self._gone = StoreError(why)
-            unanswered = list(self._waiting)
-            self._waiting.clear()
-        if unanswered:
-            self._call_loop(self._fail, unanswered, self._gone)
-
-    def _call_loop(self, callback: Callable[..., object], *args: object) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is left to tell
-            pass
-
-    def _join(self) -> None:
-        for thread in self._threads:
-            thread.join(STOP_TIMEOUT)
-        self._close_pipes()
+    def _join(self, patience: float) -> None:
         assert self._process is not None
-        self._process.join(STOP_TIMEOUT)
+        self._process.join(patience)
         if self._process.exitcode is None:
             log.error("the event writer process did not stop; killing it")
             self._process.kill()
             self._process.join()
 
-    def _close_pipes(self) -> None:
-        for end in (self._to_writer, self._from_writer):
-            if end is not None:
-                end.close()
+
+class _Replies(asyncio.Protocol):
+    def __init__(self, writer: EventWriter) -> None:
+        self._writer = writer
+
+    def data_received(self, data: bytes) -> None:
+        self._writer._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._writer._pipe_closed()
+
+
+class _PipeWatch(asyncio.BaseProtocol):
+    """The loop notices the writer's end of the command pipe closing even while we send nothing."""
+
+    def __init__(self, writer: EventWriter) -> None:
+        self._writer = writer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._writer._pipe_closed()
 
 
 @atexit.register
 def _release_writers() -> None:
-    """A console leaving without closing its store: closing the pipes tells each writer to leave
+    """A console leaving without closing its store: closing the pipe tells each writer to leave
     too, before multiprocessing's own exit hook (registered earlier, so run later) waits for it."""
     for writer in list(_LIVE):
-        if writer._to_writer is not None:
-            writer._to_writer.close()
+        if writer._pipe_file is not None:
+            try:
+                writer._pipe_file.close()
+            except OSError:
+                pass

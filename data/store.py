@@ -15,9 +15,10 @@ from centinela.data import migrate as migrations
 from centinela.data.pubsub import Hub
 from centinela.data.db import StoreError, connect, prepare_data_dir
 from centinela.data.event_batch import EventChanges, Job, LinkTest
-from centinela.data.event_writer import EventWriter, Notify, WriterLost
+from centinela.data.event_writer import STOP_TIMEOUT, EventWriter, Notify, WriterLost
 from centinela.data.records import EVENT_COLUMNS, EventRecord, PriorityRow
 from centinela.data.timeutil import to_db
+from centinela.futures import settle
 from centinela.receiver.signal import Signal
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Store:
         """Highest event id subscribers have been told about (by the writer or the change feed)."""
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._writer_opened: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, *, migrate: bool = True) -> Store:
@@ -73,11 +75,25 @@ class Store:
     def start(self) -> None:
         """Start the group-commit writer (only the process that receives signals needs it)."""
         if self._writer_task is None:
+            self._writer_opened = asyncio.get_running_loop().create_future()
             self._writer_task = asyncio.create_task(self._run_writer(), name="event-writer")
 
+    async def started(self) -> None:
+        """Wait until the writer takes signals (its process is up); raises if it cannot start.
+        Signals recorded before are not lost, only held until then."""
+        self._check_writer()
+        assert self._writer_opened is not None
+        await asyncio.shield(self._writer_opened)
+
     async def _run_writer(self) -> None:
+        assert self._writer_opened is not None
         while True:
-            await self.writer.open()
+            try:
+                await self.writer.open()
+            except BaseException as exc:
+                settle(self._writer_opened, None, exc)
+                raise
+            settle(self._writer_opened, None, None)
             log.info("event writer started (process %s)", self.writer.pid)
             try:
                 await self.writer.run()
@@ -233,12 +249,11 @@ class Store:
         self._closing = True
         try:
             if self._writer_task is not None:
+                task, self._writer_task = self._writer_task, None
                 self.writer.stop()
-                try:
-                    await self._writer_task
-                finally:
-                    self._writer_task = None
-                    await self.writer.close()
+                await asyncio.wait([task], timeout=STOP_TIMEOUT)
+                await self.writer.close()  # a writer that has not stopped by now is killed
+                await task
         finally:  # a failed writer must not keep the other connections (and their threads) open
             await self._reader.close()
             await self._admin_db.close()

@@ -2,11 +2,11 @@
 own interpreter lock, so neither SQLite's work nor the batch's Python waits for the event loop
 that reads the panels' sockets, nor slows it down.
 
-It talks to data.event_writer over two pipes, in pickled messages. In: lists of commands. Out:
-one reply per committed batch or job, in order. It ignores SIGINT, SIGTERM and SIGHUP (a terminal or
-service manager sends them to the whole process group, but they are meant for the console, which
-then tells it to stop once everything is flushed); it exits when told to, or when the console's
-end of the pipe closes.
+It talks to data.event_writer over two pipes, in pickled messages, each framed by its length
+(4 bytes, big-endian). In: lists of commands. Out: one reply per committed batch or job, in order.
+It ignores SIGINT, SIGTERM and SIGHUP (a terminal or service manager sends them to the whole
+process group, but they are meant for the console, which then tells it to stop once everything is
+flushed); it exits when told to, or when the console's end of the pipe closes.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import signal
+import struct
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import fields
 from multiprocessing.connection import Connection
 from operator import attrgetter
 from pathlib import Path
 
-from centinela.data.event_batch import EventBatcher, Rules, Submission, connect_writer
+from centinela.data.event_batch import EventBatcher, Results, Rules, Submission, connect_writer
 from centinela.receiver.signal import Signal
 
 # Commands, console -> writer
@@ -37,30 +40,74 @@ UNUSABLE = "unusable"  # (UNUSABLE, why): the database could not be opened
 DONE = "done"  # (DONE, results per submission, changes, duplicates so far)
 FAILED = "failed"  # (FAILED, submissions, traceback text): rolled back, nothing stored
 STOPPED = "stopped"  # (STOPPED,)
+CRASHED = "crashed"  # (CRASHED, traceback text): the writer is ending
+
+_LENGTH = struct.Struct("!I")
+_READ_SIZE = 1 << 20
 
 pack_signal = attrgetter(*(field.name for field in fields(Signal)))
 """A signal as a plain tuple: it pickles in a tenth of the time of the dataclass."""
 
 
-def dumps(message: object) -> bytes:
-    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def frame(message: object) -> bytes:
+    """A message as it goes down a pipe."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class Frames:
+    """Splits what a pipe delivers into whole messages."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[object]:
+        self._buffer += data
+        messages: list[object] = []
+        buffer = self._buffer
+        start = 0
+        while len(buffer) - start >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buffer, start)
+            end = start + _LENGTH.size + size
+            if len(buffer) < end:
+                break
+            messages.append(pickle.loads(memoryview(buffer)[start + _LENGTH.size:end]))
+            start = end
+        del buffer[:start]
+        return messages
+
+
+def read_messages(fd: int, frames: Frames) -> list[object]:
+    """Block until at least one whole message has come; returns every one that has."""
+    while True:
+        chunk = os.read(fd, _READ_SIZE)
+        if not chunk:
+            raise EOFError("the pipe closed")
+        if messages := frames.feed(chunk):
+            return messages
 
 
 def serve(path: str, inbox: Connection, outbox: Connection, max_batch: int) -> None:
-    """The process's whole life (its target)."""
+    """The process's whole life (its target). The pipes come as Connections only because that
+    is how multiprocessing hands a descriptor over; they are read and written raw."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     _silence_output()
+    out = outbox.fileno()
     try:
         db = connect_writer(Path(path))
     except Exception as exc:  # noqa: BLE001 - told to the console, which raises it
-        outbox.send_bytes(dumps((UNUSABLE, f"{exc}")))
+        _write(out, frame((UNUSABLE, f"{exc}")))
         return
     try:
-        outbox.send_bytes(dumps((READY,)))
-        _work(EventBatcher(db), inbox, outbox, max_batch)
+        _write(out, frame((READY,)))
+        _work(EventBatcher(db), inbox.fileno(), out, max_batch)
     except (EOFError, OSError):
         pass  # the console is gone; what was committed stays, what was not was never ACKed
+    except BaseException:
+        # Our own bug: the console logs it (nothing here may print) and starts another writer.
+        _write(out, frame((CRASHED, traceback.format_exc())))
+        raise
     finally:
         db.close()
 
@@ -74,44 +121,53 @@ def _silence_output() -> None:
     os.close(devnull)
 
 
-def _work(batcher: EventBatcher, inbox: Connection, outbox: Connection, max_batch: int) -> None:
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _work(batcher: EventBatcher, inbox: int, out: int, max_batch: int) -> None:
+    frames = Frames()
     commands: deque[tuple[object, ...]] = deque()
     closed = False
     while True:
-        if not commands:
+        while not commands:
             if closed:
                 return
-            commands.extend(pickle.loads(inbox.recv_bytes()))
+            for message in read_messages(inbox, frames):
+                commands.extend(message)  # type: ignore[arg-type]
         # Everything already sent goes into this transaction: that is the group commit.
-        while not closed and inbox.poll():
-            try:
-                commands.extend(pickle.loads(inbox.recv_bytes()))
-            except EOFError:
+        while not closed and select.select([inbox], [], [], 0)[0]:
+            chunk = os.read(inbox, _READ_SIZE)
+            if not chunk:
                 closed = True  # finish what was sent, then leave
+            for message in frames.feed(chunk):
+                commands.extend(message)  # type: ignore[arg-type]
         kind = commands[0][0]
         if kind == SIGNALS:
             batch: list[Submission] = []
             while commands and commands[0][0] == SIGNALS and len(batch) < max_batch:
                 _, packed, link_test, received_at = commands.popleft()
                 batch.append(Submission([Signal(*fields) for fields in packed], link_test, received_at))  # type: ignore[attr-defined]
-            _reply(outbox, len(batch), lambda: batcher.commit(batch), batcher)
+            _reply(out, len(batch), lambda: batcher.commit(batch), batcher)
         elif kind == JOB:
             (_, job) = commands.popleft()
-            _reply(outbox, 1, lambda: batcher.commit_job(job), batcher)  # type: ignore[arg-type]
+            _reply(out, 1, lambda: batcher.commit_job(job), batcher)  # type: ignore[arg-type]
         elif kind == RULES:
             _, overrides, auto_levels = commands.popleft()
             batcher.rules = Rules(overrides, auto_levels)  # type: ignore[arg-type]
         elif kind == STOP:
-            outbox.send_bytes(dumps((STOPPED,)))
+            _write(out, frame((STOPPED,)))
             return
         else:
             raise ValueError(f"unknown writer command {kind!r}")
 
 
-def _reply(outbox: Connection, submissions: int, commit, batcher: EventBatcher) -> None:  # type: ignore[no-untyped-def]
+def _reply(out: int, submissions: int, commit: Callable[[], Results], batcher: EventBatcher) -> None:
     try:
         results, changes = commit()
     except Exception:  # every waiter must learn it was not stored; the next batch may well be
-        outbox.send_bytes(dumps((FAILED, submissions, traceback.format_exc())))
+        _write(out, frame((FAILED, submissions, traceback.format_exc())))
         return
-    outbox.send_bytes(dumps((DONE, results, changes, batcher.duplicates)))
+    _write(out, frame((DONE, results, changes, batcher.duplicates)))

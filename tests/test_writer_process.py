@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from centinela.data import writer_process as wire
 from centinela.data.db import StoreError
 from centinela.data.event_writer import WriterLost
 from centinela.data.store import Store
@@ -119,3 +120,52 @@ def test_the_writer_leaves_with_the_console(tmp_path: Path) -> None:
     finally:
         console.kill()
         console.wait(10)
+
+
+def test_messages_are_split_whatever_the_pipe_delivers_at_once() -> None:
+    """Several messages in one read, and one message across reads (as a busy pipe delivers them)."""
+    first, second, third = wire.frame(("a", 1)), wire.frame(["b" * 70_000]), wire.frame(("c",))
+    frames = wire.Frames()
+    assert frames.feed(first + second[:10]) == [("a", 1)]
+    assert frames.feed(second[10:50_000]) == []
+    assert frames.feed(second[50_000:] + third) == [["b" * 70_000], ("c",)]
+    read, write = os.pipe()
+    try:
+        os.write(write, first + third)
+        assert wire.read_messages(read, wire.Frames()) == [("a", 1), ("c",)]
+        os.close(write)
+        with pytest.raises(EOFError):
+            wire.read_messages(read, wire.Frames())
+    finally:
+        os.close(read)
+
+
+def test_the_writer_starts_under_textuals_stand_in_for_stderr(tmp_path: Path) -> None:
+    """Textual replaces sys.stderr with an object whose fileno() is -1; a writer started from
+    inside the app must start all the same (in a fresh process: no fork server running yet)."""
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        from centinela.data.store import Store
+        from centinela.receiver.signal import Signal
+
+        class StandIn:
+            def write(self, text): return len(text)
+            def flush(self): pass
+            def fileno(self): return -1
+
+        async def main():
+            sys.stderr = StandIn()
+            store = await Store.open(Path({str(tmp_path / "data")!r}))
+            store.start()
+            await store.started()
+            (event,) = await store.record([Signal(protocol="ADM-CID", raw="x", account="1234", code="130")])
+            await store.close()
+            print("stored", event.id)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """)
+    (tmp_path / "console.py").write_text(script, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(tmp_path / "console.py")], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "stored 1", done.stderr
