@@ -129,10 +129,10 @@ class EventBatcher:
     """Commits batches of submissions and writer jobs on one connection, keeping what it knows of
     the database between them (data.writer_view)."""
 
-    def __init__(self, db: sqlite3.Connection, rules: Rules | None = None) -> None:
+    def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         self._view = WriterView()
-        self.rules = rules or Rules()
+        self.rules = Rules()
         self.duplicates = 0
 
     def commit(self, batch: list[Submission]) -> Results:

@@ -121,7 +121,8 @@ class EventWriter:
         self._finished: asyncio.Future[None] | None = None
         self.rules = Rules()
         self.duplicates = 0
-        """Retransmissions recognised and stored once, since the writer started."""
+        """Retransmissions recognised and stored once (carried over to a writer that replaces a
+        lost one)."""
 
     async def open(self) -> None:
         """Start the writer process (raises if its database can't open)."""
@@ -223,16 +224,11 @@ class EventWriter:
         """One message for everything submitted during the last turn of the loop."""
         self._flush_scheduled = False
         items, self._queued = self._queued, []
-        if not items:
-            return
-        if self._gone is not None:
-            self._fail([item for item in items if isinstance(item, _Pending | _Job)], self._gone)
-            return
         commands: list[tuple[object, ...]] = []
         waiting: list[_Waiting] = []
         late: list[_Waiting] = []
         for item in items:
-            if self._gone is not None:  # after a stop: it would never be answered
+            if self._gone is not None:  # after a stop, or the writer is lost: never answered
                 if isinstance(item, _Pending | _Job):
                     late.append(item)
             elif isinstance(item, _Pending):
@@ -247,9 +243,10 @@ class EventWriter:
             else:
                 commands.append((wire.STOP,))
                 self._gone = StoreError("the event writer is closed")
-        self._waiting.extend(waiting)
-        assert self._pipe is not None
-        self._pipe.write(wire.frame(commands))
+        if commands:
+            self._waiting.extend(waiting)
+            assert self._pipe is not None
+            self._pipe.write(wire.frame(commands))
         if late:
             self._fail(late, self._gone)  # type: ignore[arg-type]
 
@@ -259,7 +256,8 @@ class EventWriter:
         for reply in self._frames.feed(data):
             kind = reply[0]  # type: ignore[index]
             if kind == wire.DONE:
-                _, results, changes, self.duplicates = reply  # type: ignore[misc]
+                _, results, changes, duplicates = reply  # type: ignore[misc]
+                self.duplicates += duplicates
                 self._deliver(self._take(len(results)), results, changes)
             elif kind == wire.FAILED:
                 _, count, detail = reply  # type: ignore[misc]
@@ -277,7 +275,7 @@ class EventWriter:
         """Either pipe: the writer process ended, or we closed them after it stopped."""
         if self._finished is not None and not self._finished.done():
             assert self._process is not None
-            self._process.join(0.5)  # let its exit status show, when it has one
+            # exitcode polls without waiting: this runs on the loop, which must not block.
             lost = WriterLost(f"the event writer process ended (status {self._process.exitcode})")
             log.error("%s", lost)
             self._end(lost)

@@ -37,7 +37,7 @@ STOP = "stop"  # (STOP,)
 # Replies, writer -> console
 READY = "ready"  # (READY,)
 UNUSABLE = "unusable"  # (UNUSABLE, why): the database could not be opened
-DONE = "done"  # (DONE, results per submission, changes, duplicates so far)
+DONE = "done"  # (DONE, results per submission, changes, duplicates recognised in this commit)
 FAILED = "failed"  # (FAILED, submissions, traceback text): rolled back, nothing stored
 STOPPED = "stopped"  # (STOPPED,)
 CRASHED = "crashed"  # (CRASHED, traceback text): the writer is ending
@@ -139,11 +139,11 @@ def _work(batcher: EventBatcher, inbox: int, out: int, max_batch: int) -> None:
                 commands.extend(message)  # type: ignore[arg-type]
         # Everything already sent goes into this transaction: that is the group commit.
         while not closed and select.select([inbox], [], [], 0)[0]:
-            chunk = os.read(inbox, _READ_SIZE)
-            if not chunk:
+            try:
+                for message in read_messages(inbox, frames):
+                    commands.extend(message)  # type: ignore[arg-type]
+            except EOFError:
                 closed = True  # finish what was sent, then leave
-            for message in frames.feed(chunk):
-                commands.extend(message)  # type: ignore[arg-type]
         kind = commands[0][0]
         if kind == SIGNALS:
             batch: list[Submission] = []
@@ -165,9 +165,10 @@ def _work(batcher: EventBatcher, inbox: int, out: int, max_batch: int) -> None:
 
 
 def _reply(out: int, submissions: int, commit: Callable[[], Results], batcher: EventBatcher) -> None:
+    duplicates_before = batcher.duplicates
     try:
         results, changes = commit()
     except Exception:  # every waiter must learn it was not stored; the next batch may well be
         _write(out, frame((FAILED, submissions, traceback.format_exc())))
         return
-    _write(out, frame((DONE, results, changes, batcher.duplicates)))
+    _write(out, frame((DONE, results, changes, batcher.duplicates - duplicates_before)))

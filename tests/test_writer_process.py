@@ -60,7 +60,9 @@ async def test_the_writer_ignores_the_signals_meant_for_the_console(store: Store
 
 async def test_a_lost_writer_fails_what_it_held_and_is_replaced(store: Store) -> None:
     await store.record([burglary("0001")])
+    await store.record([burglary("0001")])  # a retransmission
     lost = store.writer
+    assert lost.duplicates == 1
     assert lost.pid is not None
     os.kill(lost.pid, signal.SIGKILL)
     with pytest.raises(StoreError):
@@ -70,6 +72,7 @@ async def test_a_lost_writer_fails_what_it_held_and_is_replaced(store: Store) ->
     (again,) = await asyncio.wait_for(store.record([burglary("0002")]), 10)
     assert [event.sequence for event in await store.recent_events(10)] == ["0002", "0001"]
     assert again.sequence == "0002"
+    assert store.writer.duplicates == 1, "the count carries over to the new writer"
 
 
 async def test_a_writer_lost_while_the_store_closes_is_reported(data_dir: Path) -> None:
