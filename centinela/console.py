@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from centinela.collector import tune_collector
 from centinela.config import Config
 from centinela.logs import setup_logging
 from centinela.runtime import Runtime
@@ -23,5 +24,6 @@ def run_console(config: Config, *, demo: bool, fixed_listeners: bool = False) ->
     texts = Texts(config.language)
     app = CentinelaApp(Runtime(config, demo=demo, fixed_listeners=fixed_listeners), login_hint=texts("login.demo_hint") if demo else None)
     start_fork_server()  # while stderr is still the terminal's
+    tune_collector()
     app.run()
     return app.return_code or 0

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from centinela.collector import tune_collector
 from centinela.config import Config
 from centinela.data.records import EventRecord
 from centinela.logs import setup_logging
@@ -74,5 +75,6 @@ def run_headless(config: Config, *, demo: bool, fixed_listeners: bool = False) -
             loop.add_signal_handler(signum, stop.set)
         await serve(Runtime(config, demo=demo, fixed_listeners=fixed_listeners), stop)
 
+    tune_collector()
     asyncio.run(main())
     return 0

@@ -39,11 +39,11 @@ SYSTEM_ACTOR = "sistema"
 
 WRITER_PRAGMAS = (
     "PRAGMA cache_size=-65536",
-    "PRAGMA wal_autocheckpoint=10000",
+    "PRAGMA wal_autocheckpoint=0",
 )
 """A storm's signals land all over the account indexes: a cache that holds them (64 MiB) saves
-re-reading pages, and checkpointing every 40 MB of log instead of every 4 writes a page changed by
-many commits once, not once per commit."""
+re-reading pages. The log is checkpointed beside the writer, not in its commits
+(data.wal_checkpoint)."""
 
 T = TypeVar("T")
 

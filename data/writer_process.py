@@ -25,7 +25,9 @@ from multiprocessing.connection import Connection
 from operator import attrgetter
 from pathlib import Path
 
+from centinela.collector import tune_collector
 from centinela.data.event_batch import EventBatcher, Results, Rules, Submission, connect_writer
+from centinela.data.wal_checkpoint import WalCheckpointer
 from centinela.receiver.signal import Signal
 
 # Commands, console -> writer
@@ -93,12 +95,15 @@ def serve(path: str, inbox: Connection, outbox: Connection, max_batch: int) -> N
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     _silence_output()
+    tune_collector()
     out = outbox.fileno()
     try:
         db = connect_writer(Path(path))
     except Exception as exc:  # noqa: BLE001 - told to the console, which raises it
         _write(out, frame((UNUSABLE, f"{exc}")))
         return
+    checkpointer = WalCheckpointer(Path(path))
+    checkpointer.start()
     try:
         _write(out, frame((READY,)))
         _work(EventBatcher(db), inbox.fileno(), out, max_batch)
@@ -109,6 +114,7 @@ def serve(path: str, inbox: Connection, outbox: Connection, max_batch: int) -> N
         _write(out, frame((CRASHED, traceback.format_exc())))
         raise
     finally:
+        checkpointer.stop()
         db.close()
 
 
