@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +49,7 @@ from centinela.billing.schedule import ScheduleSettings
 from centinela.data import outbox
 from centinela.data.audit import audit
 from centinela.data.settings import settings_with_prefix
+from centinela.data.settings_rules import billing_from_saved, parse_hhmm
 from centinela.data.timeutil import to_db
 
 if TYPE_CHECKING:
@@ -96,12 +97,6 @@ ON CONFLICT (dedupe_key) DO NOTHING
 
 # --- settings ----------------------------------------------------------------------------------
 
-DEFAULT_GRACE_DAYS: Final = 5
-DEFAULT_PAYMENT_TERMS_DAYS: Final = 10
-DEFAULT_NOTICE_DAYS: Final = 3
-DEFAULT_RUN_AT: Final = "06:00"
-DEFAULT_CUTOFF_EVERY_MINUTES: Final = 60
-
 
 @dataclass(frozen=True, slots=True)
 class BillingConfig:
@@ -109,23 +104,6 @@ class BillingConfig:
 
     settings: BillingSettings
     schedule: ScheduleSettings
-
-
-def _setting_int(values: Mapping[str, Any], name: str, default: int, low: int) -> int:
-    value = values.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        log.warning("setting billing.%s = %r is not a whole number >= %d; using %d", name, value, low, default)
-        return default
-    return value
-
-
-def _setting_time(values: Mapping[str, Any]) -> time:
-    text = values.get("run_at", DEFAULT_RUN_AT)
-    try:
-        return time.fromisoformat(str(text))
-    except ValueError:
-        log.warning("setting billing.run_at = %r is not HH:MM; using %s", text, DEFAULT_RUN_AT)
-        return time.fromisoformat(DEFAULT_RUN_AT)
 
 
 def _setting_zone(values: Mapping[str, Any]) -> Any:
@@ -138,16 +116,18 @@ def _setting_zone(values: Mapping[str, Any]) -> Any:
     return tz.tzlocal()
 
 
+def _rejected(name: str, value: object) -> None:
+    log.warning("setting billing.%s = %r is not valid; using its default", name, value)
+
+
 async def load_billing_config(db: aiosqlite.Connection) -> BillingConfig:
     """The ``billing.*`` settings with their defaults; a bad stored value falls back (and is logged)."""
-    values = await settings_with_prefix(db, "billing")
-    settings = BillingSettings(
-        default_grace_days=_setting_int(values, "default_grace_days", DEFAULT_GRACE_DAYS, 0),
-        payment_terms_days=_setting_int(values, "payment_terms_days", DEFAULT_PAYMENT_TERMS_DAYS, 0),
-        notice_days=_setting_int(values, "notice_days", DEFAULT_NOTICE_DAYS, 0),
-    )
-    every = _setting_int(values, "cutoff_every_minutes", DEFAULT_CUTOFF_EVERY_MINUTES, 1)
-    schedule = ScheduleSettings(_setting_time(values), timedelta(minutes=every), _setting_zone(values))
+    saved = await settings_with_prefix(db, "billing")
+    values = billing_from_saved(saved, _rejected)
+    settings = BillingSettings(values.default_grace_days, values.payment_terms_days, values.notice_days)
+    run_at = parse_hhmm(values.run_at)
+    assert run_at is not None  # billing_from_saved checked it
+    schedule = ScheduleSettings(run_at, timedelta(minutes=values.cutoff_every_minutes), _setting_zone(saved))
     return BillingConfig(settings, schedule)
 
 

@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import time
 from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from centinela.billing.router import Method
-from centinela.data.billing_store import (
-    DEFAULT_CUTOFF_EVERY_MINUTES,
-    DEFAULT_GRACE_DAYS,
-    DEFAULT_NOTICE_DAYS,
-    DEFAULT_PAYMENT_TERMS_DAYS,
-    DEFAULT_RUN_AT,
-)
 from centinela.data.odoo_gateway import Transport
 from centinela.data.operators import MIN_PASSWORD, ROLES, Operator, Role
 from centinela.data.records import PriorityRow
@@ -241,13 +234,13 @@ class BillingValues:
 
 
 DEFAULT_BILLING = BillingValues(
-    default_grace_days=DEFAULT_GRACE_DAYS,
-    payment_terms_days=DEFAULT_PAYMENT_TERMS_DAYS,
-    notice_days=DEFAULT_NOTICE_DAYS,
-    run_at=DEFAULT_RUN_AT,
-    cutoff_every_minutes=DEFAULT_CUTOFF_EVERY_MINUTES,
+    default_grace_days=5,
+    payment_terms_days=10,
+    notice_days=3,
+    run_at="06:00",
+    cutoff_every_minutes=60,
 )
-"""What the billing worker uses while no admin has saved its settings (its own defaults)."""
+"""What billing runs with while no admin has saved its settings."""
 
 
 def check_billing(form: BillingForm) -> BillingValues:
@@ -264,16 +257,20 @@ def check_billing(form: BillingForm) -> BillingValues:
     return BillingValues(grace, terms, notice, run_at.strftime("%H:%M"), every)
 
 
-def billing_from_saved(saved: Mapping[str, Any]) -> BillingValues:
+def billing_from_saved(saved: Mapping[str, Any], rejected: Callable[[str, object], None] | None = None) -> BillingValues:
     """What billing runs with: the saved ``billing.*`` settings (keys without the prefix, as
-    ``data.settings.settings_with_prefix`` gives them) over :data:`DEFAULT_BILLING`; a saved value
-    that would not pass :func:`check_billing` gives way to its default."""
+    ``data.settings.settings_with_prefix`` gives them) over :data:`DEFAULT_BILLING`. The one
+    reading of them, for the worker and the settings screen alike: a saved value that would not
+    pass :func:`check_billing` gives way to its default (``rejected`` hears of each)."""
     defaults = asdict(DEFAULT_BILLING)
     typed = {name: str(saved.get(name, default)) for name, default in defaults.items()}
     try:
         return check_billing(BillingForm(**typed))
     except Invalid as invalid:
-        typed.update({name: str(defaults[name]) for name in invalid.fields()})
+        for name in sorted(invalid.fields()):
+            if rejected is not None:
+                rejected(name, saved.get(name))
+            typed[name] = str(defaults[name])
         return check_billing(BillingForm(**typed))
 
 

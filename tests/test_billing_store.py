@@ -4,6 +4,7 @@ settling payments, state changes with their router actions, outbox and audit row
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from centinela.billing.models import BillingSettings, ContractState, Plan
 from centinela.data import billing_runs, router_store
 from centinela.data import billing_store as bs
 from centinela.data import migrate as migrations
-from centinela.data.settings import set_setting
+from centinela.data.settings import set_setting, settings_with_prefix
+from centinela.data.settings_rules import DEFAULT_BILLING, billing_from_saved
 from centinela.data.store import Store, connect, prepare_data_dir
 from tests.billing_seed import add_contract, add_customer, add_plan, scalar
 
@@ -86,6 +88,25 @@ async def test_billing_settings_have_defaults_and_survive_bad_values(store: Stor
     assert config.settings == BillingSettings(7, 10, 3)
     assert str(config.schedule.run_at) == "05:30:00"
     assert str(config.schedule.timezone) == "America/Lima"
+
+
+async def test_billing_reads_its_settings_as_the_settings_screen_checks_them(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Values a hand edit or an old version could have stored, that the screen would refuse.
+    async with store.transaction() as db:
+        await set_setting(db, "billing.default_grace_days", 999, "test")  # above a year
+        await set_setting(db, "billing.cutoff_every_minutes", 5000, "test")  # above a day
+        await set_setting(db, "billing.run_at", "7:05", "test")
+    saved = await settings_with_prefix(store.reader, "billing")
+    with caplog.at_level(logging.WARNING, logger="centinela.data.billing_store"):
+        config = await bs.load_billing_config(store.reader)
+    shown = billing_from_saved(saved)
+    assert config.settings.default_grace_days == shown.default_grace_days == DEFAULT_BILLING.default_grace_days
+    assert config.schedule.cutoff_every == timedelta(minutes=shown.cutoff_every_minutes) == timedelta(minutes=60)
+    assert (config.schedule.run_at.hour, config.schedule.run_at.minute) == (7, 5) and shown.run_at == "07:05"
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert "billing.default_grace_days = 999" in warned and "billing.cutoff_every_minutes = 5000" in warned
 
 
 # --- loading -----------------------------------------------------------------------------------
