@@ -9,12 +9,13 @@ from decimal import Decimal
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from centinela.billing.worker import BillingWorker
 from centinela.data.settings import set_setting
 from centinela.data.store import Store
 from centinela.tui.texts import Language, Texts
+from centinela.tui.widgets import collections_panel
 from centinela.tui.widgets.collections_panel import (
     BillingDateDialog,
     CollectionsPanel,
@@ -183,3 +184,46 @@ async def test_billing_now_shows_a_preview_before_it_bills(store: Store, router:
         await until(lambda: panel.overview is not None and len(panel.overview.runs) == 4, pilot=pilot)
         assert await scalar(store, "SELECT count(*) FROM invoices") == 4
         assert Decimal(str(await scalar(store, "SELECT total FROM invoices WHERE id = 3"))) == Decimal("25.00")
+
+
+class TabbedApp(App[None]):
+    """The panel as the dashboard holds it: one tab among others, not the first."""
+
+    def __init__(self, store: Store, worker: BillingWorker) -> None:
+        super().__init__()
+        self.store = store
+        self.worker = worker
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="alarms"):
+            with TabPane("Alarmas", id="alarms"):
+                yield Static("alarms")
+            with TabPane("Cobranza", id="cobranza"):
+                yield CollectionsPanel(self.store, self.worker, is_admin=False, texts=Texts("es"), actor="ana")
+
+
+async def test_the_panel_reads_the_store_only_while_it_is_on_screen(
+    store: Store, router: FakeRouterOS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collections_panel, "REFRESH_SECONDS", 0.05)
+    worker = await world(store, router)
+    app = TabbedApp(store, worker)
+    async with app.run_test(size=(140, 36)) as pilot:
+        panel = app.query_one(CollectionsPanel)
+        await pilot.pause(0.3)  # six refresh periods behind the alarms tab
+        assert panel.overview is None
+
+        app.query_one(TabbedContent).active = "cobranza"
+        await until(lambda: panel.overview is not None, pilot=pilot)
+        assert [row[0] for row in rows(app, "debtors")] == ["Ana Pérez", "[Beto]"]
+        # While on screen it follows the store: a payment settles Ana's debt.
+        ana_id = await scalar(store, "SELECT id FROM customers WHERE ref = 'C-1'")
+        await worker.register_payment(ana_id, Decimal("25.00"), "USD", date(2026, 11, 15), actor="test")
+        await until(lambda: [row[0] for row in rows(app, "debtors")] == ["[Beto]"], pilot=pilot,
+                    explain=lambda: f"debtors still {rows(app, 'debtors')} for customer {ana_id}")
+
+        app.query_one(TabbedContent).active = "alarms"
+        await pilot.pause()
+        shown = panel.overview
+        await pilot.pause(0.3)
+        assert panel.overview is shown  # hidden again: no more reads

@@ -3,8 +3,9 @@ router queue, with the admin's actions — register a payment, suspend or reconn
 billing now after a dry-run preview — each confirmed in a small dialog of this module.
 
 Mount it as a tab of the dashboard: ``CollectionsPanel(store, worker, is_admin=..., texts=...)``.
-It reads the store every ``REFRESH_SECONDS`` and after each action; the work runs in Textual
-workers, so the screen never waits on the store or a router.
+It reads the store when it comes on screen, every ``REFRESH_SECONDS`` while it stays there, and
+after each action; the work runs in Textual workers, so the screen never waits on the store or a
+router. Hidden behind another tab it reads nothing.
 """
 
 from __future__ import annotations
@@ -272,8 +273,14 @@ class CollectionsPanel(Vertical):
     def on_mount(self) -> None:
         for name, columns in _TABLES.items():
             self.table(name).add_columns(*(self.texts(key) for key in columns))
+        self._reload_timer = self.set_interval(REFRESH_SECONDS, self.reload, pause=True)
+
+    def on_show(self) -> None:
         self.reload()
-        self.set_interval(REFRESH_SECONDS, self.reload)
+        self._reload_timer.resume()
+
+    def on_hide(self) -> None:
+        self._reload_timer.pause()
 
     def table(self, name: str) -> DataTable[Text | str]:
         return self.query_one(f"#cob-{name}-table", DataTable)
