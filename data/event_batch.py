@@ -129,9 +129,9 @@ class EventBatcher:
     """Commits batches of submissions and writer jobs on one connection, keeping what it knows of
     the database between them (data.writer_view)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, preload_accounts: bool = True) -> None:
         self._db = db
-        self._view = WriterView()
+        self._view = WriterView(preload=preload_accounts)
         self.rules = Rules()
         self.duplicates = 0
 

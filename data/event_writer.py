@@ -11,6 +11,12 @@ a third of its time waiting for it, and the loop, which reads and answers every 
 the writer's Python in turn. The loop talks to it through two pipes, with no thread of its own:
 what it submits during one turn goes down in one message at the end of that turn, and each reply
 is read, and its waiters told, as soon as it arrives.
+
+A lone signal that finds the writer process with nothing in hand is committed on the console's
+own connection instead, on the loop: the same transaction code, without the two trips between
+processes (about half of its ACK time when panels report one at a time, as they mostly do).
+Another connection holding the database's write lock sends it the usual way, so the loop never
+waits for a lock.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import logging
 import multiprocessing
 import multiprocessing.util  # noqa: F401 - its exit hook must be registered before ours (see below)
 import os
+import sqlite3
 import sys
 import weakref
 from collections import deque
@@ -37,7 +44,7 @@ import aiosqlite
 
 from centinela.data import writer_process as wire
 from centinela.data.db import StoreError
-from centinela.data.event_batch import EventChanges, Job, LinkTest, Rules
+from centinela.data.event_batch import EventBatcher, EventChanges, Job, LinkTest, Rules, Submission, connect_writer
 from centinela.data.records import EventRecord
 from centinela.data.timeutil import utcnow
 from centinela.futures import settle
@@ -119,6 +126,9 @@ class EventWriter:
         self._frames = wire.Frames()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
+        self._inline: EventBatcher | None = None
+        """Commits lone signals on our own connection (see the module's docstring)."""
+        self._inline_db: sqlite3.Connection | None = None
         self.rules = Rules()
         self.duplicates = 0
         """Retransmissions recognised and stored once (carried over to a writer that replaces a
@@ -130,6 +140,11 @@ class EventWriter:
         self._finished = loop.create_future()
         to_writer, from_writer = await loop.run_in_executor(None, self._start_process)
         _LIVE.add(self)
+        self._inline_db = connect_writer(self._path)
+        self._inline_db.execute("PRAGMA busy_timeout=0")  # a locked database goes to the writer process
+        self._inline = EventBatcher(self._inline_db, preload_accounts=False)
+        self._inline.rules = self.rules
+
         self._pipe_file = FileIO(to_writer, "w")
         self._pipe, _ = await loop.connect_write_pipe(partial(_PipeWatch, self), self._pipe_file)
         self._replies, _ = await loop.connect_read_pipe(partial(_Replies, self), FileIO(from_writer, "r"))
@@ -169,6 +184,9 @@ class EventWriter:
         for transport in (self._pipe, self._replies):
             if transport is not None:
                 transport.close()
+        if self._inline_db is not None:
+            self._inline = None
+            self._inline_db.close()
         await asyncio.get_running_loop().run_in_executor(None, self._join, STOP_TIMEOUT if stopped else 1.0)
         _LIVE.discard(self)
 
@@ -224,6 +242,9 @@ class EventWriter:
         """One message for everything submitted during the last turn of the loop."""
         self._flush_scheduled = False
         items, self._queued = self._queued, []
+        work = [item for item in items if not isinstance(item, Rules)]
+        if len(work) == 1 and isinstance(work[0], _Pending) and self._commit_inline(work[0], items):
+            items = [item for item in items if isinstance(item, Rules)]  # the process needs them too
         commands: list[tuple[object, ...]] = []
         waiting: list[_Waiting] = []
         late: list[_Waiting] = []
@@ -240,6 +261,8 @@ class EventWriter:
                 waiting.append(item)
             elif isinstance(item, Rules):
                 commands.append((wire.RULES, item.overrides, item.auto_resolve_levels))
+                if self._inline is not None:
+                    self._inline.rules = item
             else:
                 commands.append((wire.STOP,))
                 self._gone = StoreError("the event writer is closed")
@@ -249,6 +272,33 @@ class EventWriter:
             self._pipe.write(wire.frame(commands))
         if late:
             self._fail(late, self._gone)  # type: ignore[arg-type]
+
+    def _commit_inline(self, item: _Pending, turn: list[_Waiting | Rules | None]) -> bool:
+        """Commit a lone signal here if the writer process has nothing in hand (so nothing it
+        holds can be ordered after it); False if it must go to the process after all. ``turn``
+        is everything submitted with it: rules changes apply to it too."""
+        batcher = self._inline
+        if batcher is None or self._waiting or self._gone is not None:
+            return False
+        for change in turn:
+            if isinstance(change, Rules):
+                batcher.rules = change
+        duplicates_before = batcher.duplicates
+        try:
+            results, changes = batcher.commit([Submission(item.signals, item.link_test, item.received_at)])
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # another connection is writing
+                return False
+            log.exception("event not stored")
+            self._fail([item], StoreError(f"event not stored: {exc}"))
+            return True
+        except Exception as exc:
+            log.exception("event not stored")
+            self._fail([item], StoreError(f"event not stored: {exc}"))
+            return True
+        self.duplicates += batcher.duplicates - duplicates_before
+        self._deliver([item], results, changes)
+        return True
 
     # ------------------------------------------------------------------ replies
 

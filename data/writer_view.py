@@ -40,7 +40,10 @@ class WriterView:
     ACCOUNTS_LIMIT = 200_000
     """Accounts remembered at most (a busy central station has tens of thousands)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, preload: bool = True) -> None:
+        self._preload = preload
+        """Load every registered account in the first transaction (the writer process does;
+        the console's own connection, which commits lone signals, looks them up as they come)."""
         self._version: int | None = None
         self._accounts: dict[str, list[AccountMatch]] = {}
         self._complete = False  # every registered account is in _accounts
@@ -54,7 +57,7 @@ class WriterView:
             first = self._version is None
             self.forget()
             self._version = version
-            if first:
+            if first and self._preload:
                 self._load_every_account(db)
 
     def forget(self) -> None:
