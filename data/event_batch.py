@@ -39,11 +39,13 @@ SYSTEM_ACTOR = "sistema"
 
 WRITER_PRAGMAS = (
     "PRAGMA cache_size=-65536",
-    "PRAGMA wal_autocheckpoint=0",
+    "PRAGMA wal_autocheckpoint=10000",
 )
 """A storm's signals land all over the account indexes: a cache that holds them (64 MiB) saves
-re-reading pages. The log is checkpointed beside the writer, not in its commits
-(data.wal_checkpoint)."""
+re-reading pages, and checkpointing every 40 MB of log instead of every 4 writes a page changed by
+many commits once, not once per commit. The checkpoint must run on this connection, between its
+commits: one beside it (tried) never catches up with a writer that never pauses, so the log never
+restarts and grows without end."""
 
 T = TypeVar("T")
 

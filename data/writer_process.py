@@ -27,7 +27,6 @@ from pathlib import Path
 
 from centinela.collector import tune_collector
 from centinela.data.event_batch import EventBatcher, Results, Rules, Submission, connect_writer
-from centinela.data.wal_checkpoint import WalCheckpointer
 from centinela.receiver.signal import Signal
 
 # Commands, console -> writer
@@ -102,8 +101,6 @@ def serve(path: str, inbox: Connection, outbox: Connection, max_batch: int) -> N
     except Exception as exc:  # noqa: BLE001 - told to the console, which raises it
         _write(out, frame((UNUSABLE, f"{exc}")))
         return
-    checkpointer = WalCheckpointer(Path(path))
-    checkpointer.start()
     try:
         _write(out, frame((READY,)))
         _work(EventBatcher(db), inbox.fileno(), out, max_batch)
@@ -114,7 +111,6 @@ def serve(path: str, inbox: Connection, outbox: Connection, max_batch: int) -> N
         _write(out, frame((CRASHED, traceback.format_exc())))
         raise
     finally:
-        checkpointer.stop()
         db.close()
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from centinela.config import Config, ReceiverConfig
-from centinela.data.event_batch import EventChanges, LinkTest
+from centinela.data.event_batch import EventChanges, LinkTest, connect_writer
 from centinela.data.store import Store
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import to_db, utcnow
@@ -188,3 +189,17 @@ async def test_a_batch_larger_than_any_insert_statement_is_stored_whole(store: S
     assert [event.id for event in stored] == list(range(stored[0].id, stored[0].id + len(signals)))
     async with store.reader.execute("SELECT count(*), min(id), max(id) FROM events") as cur:
         assert tuple(await cur.fetchone()) == (len(signals), stored[0].id, stored[-1].id)
+
+
+def test_the_writers_log_restarts_as_it_grows(tmp_path: Path) -> None:
+    """The writer checkpoints between its own commits: a log nobody copies back into the
+    database file grows without end under steady traffic (and slows every read down)."""
+    database = tmp_path / "centinela.db"
+    with closing(connect_writer(database)) as db:
+        db.execute("CREATE TABLE t (x BLOB)")
+        for _ in range(300):  # 60 MB, in commits of 200 KB: half again SQLite's threshold
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO t VALUES (?)", [(b"x" * 20_000,)] * 10)
+            db.execute("COMMIT")
+        log_size = Path(f"{database}-wal").stat().st_size
+    assert log_size < 45_000_000, f"the log reached {log_size / 1e6:.0f} MB"
