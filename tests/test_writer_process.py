@@ -58,6 +58,57 @@ async def test_the_writer_ignores_the_signals_meant_for_the_console(store: Store
     assert event.code == "130"
 
 
+async def stored_sequences(store: Store) -> list[str | None]:
+    return sorted(event.sequence for event in await store.recent_events(50))
+
+
+async def test_a_lone_signal_is_committed_without_the_writer_process(store: Store) -> None:
+    await store.record([burglary("0001")])
+    pid = store.writer.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # the process can do nothing now
+    try:
+        (event,) = await asyncio.wait_for(store.record([burglary("0002")]), 5)
+        assert (await store.get_event(event.id)) == event
+        # Two at once go to the process, and so does a lone one while it holds them: nothing
+        # may be committed ahead of what it holds.
+        held = [asyncio.ensure_future(store.record([burglary(sequence)])) for sequence in ("0003", "0004")]
+        await asyncio.sleep(0.05)
+        after = asyncio.ensure_future(store.record([burglary("0005")]))
+        await asyncio.sleep(0.3)
+        assert not any(future.done() for future in [*held, after])
+        assert await stored_sequences(store) == ["0001", "0002"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await asyncio.wait_for(asyncio.gather(*held, after), 5)
+    assert await stored_sequences(store) == ["0001", "0002", "0003", "0004", "0005"]
+
+
+async def test_a_lone_signal_never_waits_on_the_loop_for_a_locked_database(store: Store) -> None:
+    await store.record([burglary("0001")])
+    loop = asyncio.get_running_loop()
+    async with store.transaction() as db:  # another connection holds the write lock
+        await db.execute("UPDATE settings SET value = value WHERE 0")
+        started = loop.time()
+        pending = asyncio.ensure_future(store.record([burglary("0002")]))
+        await asyncio.sleep(0.2)
+        # The loop ran on (the signal went to the process, which waits for the lock) ...
+        assert loop.time() - started < 0.5
+        assert not pending.done()
+    # ... and it is stored once the lock is released.
+    (event,) = await asyncio.wait_for(pending, 10)
+    assert event.sequence == "0002"
+
+
+async def test_retransmissions_are_recognised_whichever_connection_stored_the_first(store: Store) -> None:
+    (first,) = await store.record([burglary("0001")])  # alone: on the loop's connection
+    # Two at once: through the process, which finds the first stored by the other connection.
+    again, other = await asyncio.gather(store.record([burglary("0001")]), store.record([burglary("0002")]))
+    assert again == [first]
+    assert await stored_sequences(store) == ["0001", "0002"]
+    assert store.writer.duplicates == 1
+
+
 async def test_a_lost_writer_fails_what_it_held_and_is_replaced(store: Store) -> None:
     await store.record([burglary("0001")])
     await store.record([burglary("0001")])  # a retransmission
