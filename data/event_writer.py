@@ -144,7 +144,6 @@ class EventWriter:
         self._inline_db.execute("PRAGMA busy_timeout=0")  # a locked database goes to the writer process
         self._inline = EventBatcher(self._inline_db, preload_accounts=False)
         self._inline.rules = self.rules
-
         self._pipe_file = FileIO(to_writer, "w")
         self._pipe, _ = await loop.connect_write_pipe(partial(_PipeWatch, self), self._pipe_file)
         self._replies, _ = await loop.connect_read_pipe(partial(_Replies, self), FileIO(from_writer, "r"))
@@ -243,8 +242,12 @@ class EventWriter:
         self._flush_scheduled = False
         items, self._queued = self._queued, []
         work = [item for item in items if not isinstance(item, Rules)]
-        if len(work) == 1 and isinstance(work[0], _Pending) and self._commit_inline(work[0], items):
-            items = [item for item in items if isinstance(item, Rules)]  # the process needs them too
+        if self._inline is not None:
+            for item in items:
+                if isinstance(item, Rules):
+                    self._inline.rules = item
+            if len(work) == 1 and isinstance(work[0], _Pending) and self._commit_inline(self._inline, work[0]):
+                items = [item for item in items if isinstance(item, Rules)]  # the process needs them too
         commands: list[tuple[object, ...]] = []
         waiting: list[_Waiting] = []
         late: list[_Waiting] = []
@@ -261,8 +264,6 @@ class EventWriter:
                 waiting.append(item)
             elif isinstance(item, Rules):
                 commands.append((wire.RULES, item.overrides, item.auto_resolve_levels))
-                if self._inline is not None:
-                    self._inline.rules = item
             else:
                 commands.append((wire.STOP,))
                 self._gone = StoreError("the event writer is closed")
@@ -273,26 +274,17 @@ class EventWriter:
         if late:
             self._fail(late, self._gone)  # type: ignore[arg-type]
 
-    def _commit_inline(self, item: _Pending, turn: list[_Waiting | Rules | None]) -> bool:
+    def _commit_inline(self, batcher: EventBatcher, item: _Pending) -> bool:
         """Commit a lone signal here if the writer process has nothing in hand (so nothing it
-        holds can be ordered after it); False if it must go to the process after all. ``turn``
-        is everything submitted with it: rules changes apply to it too."""
-        batcher = self._inline
-        if batcher is None or self._waiting or self._gone is not None:
+        holds can be ordered after it); False if it must go to the process after all."""
+        if self._waiting or self._gone is not None:
             return False
-        for change in turn:
-            if isinstance(change, Rules):
-                batcher.rules = change
         duplicates_before = batcher.duplicates
         try:
             results, changes = batcher.commit([Submission(item.signals, item.link_test, item.received_at)])
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:  # another connection is writing
-                return False
-            log.exception("event not stored")
-            self._fail([item], StoreError(f"event not stored: {exc}"))
-            return True
         except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                return False  # another connection is writing: the process waits for it, the loop must not
             log.exception("event not stored")
             self._fail([item], StoreError(f"event not stored: {exc}"))
             return True
