@@ -283,8 +283,10 @@ class EventWriter:
         try:
             results, changes = batcher.commit([Submission(item.signals, item.link_test, item.received_at)])
         except Exception as exc:
-            if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
-                return False  # another connection is writing: the process waits for it, the loop must not
+            # Another connection is writing (any kind of busy: extended codes keep the primary
+            # one in their low byte): the process waits for it, the loop must not.
+            if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                return False
             log.exception("event not stored")
             self._fail([item], StoreError(f"event not stored: {exc}"))
             return True
