@@ -60,6 +60,10 @@ class WriterLost(StoreError):
     """The writer process ended without being told to (killed, out of memory)."""
 
 
+INLINE_MAX_SIGNALS = 8
+"""Signals a lone submission may carry to be committed on the loop (a panel's frame holds one or a
+few); a bigger one goes to the process, so the loop is never held for long."""
+
 STOP_TIMEOUT = 30.0
 """Seconds the writer process has to commit what it holds and exit once told to stop."""
 
@@ -277,7 +281,7 @@ class EventWriter:
     def _commit_inline(self, batcher: EventBatcher, item: _Pending) -> bool:
         """Commit a lone signal here if the writer process has nothing in hand (so nothing it
         holds can be ordered after it); False if it must go to the process after all."""
-        if self._waiting or self._gone is not None:
+        if self._waiting or self._gone is not None or len(item.signals) > INLINE_MAX_SIGNALS:
             return False
         duplicates_before = batcher.duplicates
         try:

@@ -16,7 +16,7 @@ import pytest
 
 from centinela.data import writer_process as wire
 from centinela.data.db import StoreError
-from centinela.data.event_writer import WriterLost
+from centinela.data.event_writer import INLINE_MAX_SIGNALS, WriterLost
 from centinela.data.store import Store
 from centinela.receiver.signal import Signal
 from tests.helpers import until
@@ -70,6 +70,10 @@ async def test_a_lone_signal_is_committed_without_the_writer_process(store: Stor
     try:
         (event,) = await asyncio.wait_for(store.record([burglary("0002")]), 5)
         assert (await store.get_event(event.id)) == event
+        # A submission of many signals goes to the process even alone: the loop is not held long.
+        many = asyncio.ensure_future(store.record([burglary(f"{n:04d}") for n in range(100, 100 + INLINE_MAX_SIGNALS + 1)]))
+        await asyncio.sleep(0.3)
+        assert not many.done()
         # Two at once go to the process, and so does a lone one while it holds them: nothing
         # may be committed ahead of what it holds.
         held = [asyncio.ensure_future(store.record([burglary(sequence)])) for sequence in ("0003", "0004")]
@@ -80,8 +84,9 @@ async def test_a_lone_signal_is_committed_without_the_writer_process(store: Stor
         assert await stored_sequences(store) == ["0001", "0002"]
     finally:
         os.kill(pid, signal.SIGCONT)
-    await asyncio.wait_for(asyncio.gather(*held, after), 5)
-    assert await stored_sequences(store) == ["0001", "0002", "0003", "0004", "0005"]
+    await asyncio.wait_for(asyncio.gather(many, *held, after), 5)
+    assert (await stored_sequences(store))[:5] == ["0001", "0002", "0003", "0004", "0005"]
+    assert len(await stored_sequences(store)) == 5 + INLINE_MAX_SIGNALS + 1
 
 
 async def test_a_lone_signal_never_waits_on_the_loop_for_a_locked_database(store: Store) -> None:
