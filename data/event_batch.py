@@ -92,9 +92,9 @@ late-to-test sweep). It may mark accounts late or add events; it must not change
 contracts or customers (the writer keeps those between batches). It crosses to the writer process
 by name, so it must be a module-level function."""
 
-Results = tuple[list[list[EventRecord]], EventChanges]
-"""Per submission, its stored events (or the ones already stored for a duplicate); and the commit's
-changes for subscribers."""
+Results = tuple[list[list[EventRecord]], EventChanges, int]
+"""Per submission, its stored events (or the ones already stored for a duplicate); the commit's
+changes for subscribers; and how many retransmissions it recognised (and stored once)."""
 
 _EVENT_COLUMNS_OF_E = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
 
@@ -135,7 +135,6 @@ class EventBatcher:
         self._db = db
         self._view = WriterView(preload=preload_accounts)
         self.rules = Rules()
-        self.duplicates = 0
 
     def commit(self, batch: list[Submission]) -> Results:
         """Store a batch in one durable transaction."""
@@ -165,7 +164,7 @@ class EventBatcher:
             raise
         return result
 
-    def _write(self, db: sqlite3.Connection, batch: list[Submission]) -> tuple[list[list[EventRecord]], EventChanges]:
+    def _write(self, db: sqlite3.Connection, batch: list[Submission]) -> Results:
         candidates = self._candidates(db, batch)
         recent = self._recent_duplicates(db, batch, min(item.received_at for item in batch))
 
@@ -175,6 +174,7 @@ class EventBatcher:
         plan: list[list[int | EventRecord]] = []
         seen_in_batch: dict[tuple[object, ...], int] = {}
         heard: dict[int, str] = {}  # alarm account id -> last time heard from
+        duplicates = 0
         for item in batch:
             received = to_db(item.received_at)
             received_at = from_db(received)
@@ -188,7 +188,7 @@ class EventBatcher:
                 if signal.sequence and account:
                     key = _content_key(signal, account)
                     if key in recent or key in seen_in_batch:
-                        self.duplicates += 1
+                        duplicates += 1
                         placed.append(recent[key] if key in recent else seen_in_batch[key])
                         continue
                     seen_in_batch[key] = len(rows)
@@ -225,7 +225,7 @@ class EventBatcher:
         results = [
             [stored[entry] if isinstance(entry, int) else entry for entry in placed] for placed in plan
         ]
-        return results, EventChanges(stored, updated)
+        return results, EventChanges(stored, updated), duplicates
 
     @staticmethod
     def _events(db: sqlite3.Connection, where: str, params: Sequence[object]) -> list[EventRecord]:

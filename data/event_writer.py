@@ -245,11 +245,13 @@ class EventWriter:
         """One message for everything submitted during the last turn of the loop."""
         self._flush_scheduled = False
         items, self._queued = self._queued, []
-        work = [item for item in items if not isinstance(item, Rules)]
         if self._inline is not None:
+            work = []
             for item in items:
                 if isinstance(item, Rules):
                     self._inline.rules = item
+                else:
+                    work.append(item)
             if len(work) == 1 and isinstance(work[0], _Pending) and self._commit_inline(self._inline, work[0]):
                 items = [item for item in items if isinstance(item, Rules)]  # the process needs them too
         commands: list[tuple[object, ...]] = []
@@ -283,9 +285,8 @@ class EventWriter:
         holds can be ordered after it); False if it must go to the process after all."""
         if self._waiting or self._gone is not None or len(item.signals) > INLINE_MAX_SIGNALS:
             return False
-        duplicates_before = batcher.duplicates
         try:
-            results, changes = batcher.commit([Submission(item.signals, item.link_test, item.received_at)])
+            results, changes, duplicates = batcher.commit([Submission(item.signals, item.link_test, item.received_at)])
         except Exception as exc:
             # Another connection is writing (any kind of busy: extended codes keep the primary
             # one in their low byte): the process waits for it, the loop must not.
@@ -294,7 +295,7 @@ class EventWriter:
             log.exception("event not stored")
             self._fail([item], StoreError(f"event not stored: {exc}"))
             return True
-        self.duplicates += batcher.duplicates - duplicates_before
+        self.duplicates += duplicates
         self._deliver([item], results, changes)
         return True
 

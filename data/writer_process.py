@@ -152,10 +152,10 @@ def _work(batcher: EventBatcher, inbox: int, out: int, max_batch: int) -> None:
             while commands and commands[0][0] == SIGNALS and len(batch) < max_batch:
                 _, packed, link_test, received_at = commands.popleft()
                 batch.append(Submission([Signal(*fields) for fields in packed], link_test, received_at))  # type: ignore[attr-defined]
-            _reply(out, len(batch), lambda: batcher.commit(batch), batcher)
+            _reply(out, len(batch), lambda: batcher.commit(batch))
         elif kind == JOB:
             (_, job) = commands.popleft()
-            _reply(out, 1, lambda: batcher.commit_job(job), batcher)  # type: ignore[arg-type]
+            _reply(out, 1, lambda: batcher.commit_job(job))  # type: ignore[arg-type]
         elif kind == RULES:
             _, overrides, auto_levels = commands.popleft()
             batcher.rules = Rules(overrides, auto_levels)  # type: ignore[arg-type]
@@ -166,11 +166,10 @@ def _work(batcher: EventBatcher, inbox: int, out: int, max_batch: int) -> None:
             raise ValueError(f"unknown writer command {kind!r}")
 
 
-def _reply(out: int, submissions: int, commit: Callable[[], Results], batcher: EventBatcher) -> None:
-    duplicates_before = batcher.duplicates
+def _reply(out: int, submissions: int, commit: Callable[[], Results]) -> None:
     try:
-        results, changes = commit()
+        results, changes, duplicates = commit()
     except Exception:  # every waiter must learn it was not stored; the next batch may well be
         _write(out, frame((FAILED, submissions, traceback.format_exc())))
         return
-    _write(out, frame((DONE, results, changes, batcher.duplicates - duplicates_before)))
+    _write(out, frame((DONE, results, changes, duplicates)))
