@@ -75,8 +75,6 @@ async def world(store: Store, fake: FakeRouterOS) -> BillingWorker:
     return worker
 
 
-
-
 def rows(app: App[None], name: str) -> list[list[str]]:
     table = app.query_one(f"#cob-{name}-table", DataTable)
     return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]

@@ -11,8 +11,6 @@ from tests.fake_surgard import CONTACT_ID, HEARTBEAT, FakeReceiver
 from tests.helpers import add_monitored_customer, until
 
 
-
-
 async def test_serial_message_is_stored_and_a_silent_link_raises_an_alarm(data_dir: Path) -> None:
     receiver = FakeReceiver()
     port = SerialPortConfig(device=receiver.device, heartbeat_timeout=0.6)

@@ -27,8 +27,6 @@ def make_app(data_dir: Path, operator: Operator | None = ANA) -> CentinelaApp:
     return CentinelaApp(Runtime(config), operator=operator, detect_sound=False)
 
 
-
-
 def alarm(account: str, sequence: str, code: str = "130", zone: str = "001", qualifier: str = "1") -> Signal:
     return Signal(protocol="ADM-CID", raw=f"{account}-{sequence}", account=account, sequence=sequence, code=code,
                   qualifier=qualifier, zone=zone, partition="01")

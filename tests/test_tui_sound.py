@@ -15,8 +15,6 @@ from tests.helpers import until
 from tests.recording_audio import RecordingBackend
 
 
-
-
 async def test_new_fire_alarm_plays_the_critical_sound_while_settings_are_open(data_dir: Path) -> None:
     backend = RecordingBackend()
     config = Config(data_dir=data_dir, receiver=ReceiverConfig(tcp=[], supervision_interval=3600))

@@ -20,8 +20,6 @@ def console(data_dir: Path, operator: Operator) -> CentinelaApp:
     return CentinelaApp(Runtime(config), operator=operator, detect_sound=False)
 
 
-
-
 async def test_an_alarm_and_its_taking_reach_the_other_console_within_a_second(data_dir: Path) -> None:
     ana = console(data_dir, Operator(1, "ana", None, "operator", True))
     beto = console(data_dir, Operator(2, "beto", None, "operator", True))
