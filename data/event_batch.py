@@ -40,12 +40,17 @@ SYSTEM_ACTOR = "sistema"
 WRITER_PRAGMAS = (
     "PRAGMA cache_size=-65536",
     "PRAGMA wal_autocheckpoint=10000",
+    "PRAGMA temp_store=MEMORY",
 )
 """A storm's signals land all over the account indexes: a cache that holds them (64 MiB) saves
 re-reading pages, and checkpointing every 40 MB of log instead of every 4 writes a page changed by
 many commits once, not once per commit. The checkpoint must run on this connection, between its
 commits: one beside it (tried) never catches up with a writer that never pauses, so the log never
-restarts and grows without end."""
+restarts and grows without end.
+
+A batch's multi-row INSERT keeps a statement journal (the pages it changed, to undo it alone);
+past 64 KiB SQLite spills it to a temporary file, so under load every other commit created,
+wrote and deleted a file (strace: 119 of each in 5 s). In memory, it never touches the disk."""
 
 T = TypeVar("T")
 
