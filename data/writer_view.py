@@ -25,16 +25,19 @@ def _lookup(db: sqlite3.Connection, where: str, params: Sequence[str]) -> dict[s
 
 
 class WriterView:
-    """What the writer knows of the database from one batch to the next, while nothing else
-    changes it: registered accounts, the last event id, the accounts late to test.
+    """What the writer knows of the database from one batch to the next: registered accounts,
+    the last event id, the accounts late to test.
 
     ``PRAGMA data_version`` on the writer's connection changes only when another connection
     commits. Read inside the writer's transaction, an unchanged value proves that what is kept
     here is what the database holds, so a steady stream from known panels costs no lookups
-    beyond the duplicate check. The writer's first transaction loads every registered account; after
-    another connection's commit they are looked up again as batches name them. Jobs may mark
-    accounts late and add events (:meth:`forget_events` after each); a transaction that did not
-    commit forgets everything.
+    beyond the duplicate check. After another connection's commit, the event id and the late
+    accounts are read again; the accounts are kept unless the ``accounts`` counter moved (triggers
+    move it on any change to accounts, contracts or customers, migration 0008), since most commits
+    (an operator taking an alarm, a lone signal the console committed) leave them alone. The
+    writer's first transaction loads every registered account; after an account change they are
+    looked up again as batches name them. Jobs may mark accounts late and add events
+    (:meth:`forget_events` after each); a transaction that did not commit forgets everything.
     """
 
     ACCOUNTS_LIMIT = 200_000
@@ -45,6 +48,7 @@ class WriterView:
         """Load every registered account in the first transaction (the writer process does;
         the console's own connection, which commits lone signals, looks them up as they come)."""
         self._version: int | None = None
+        self._accounts_version: int | None = None
         self._accounts: dict[str, list[AccountMatch]] = {}
         self._complete = False  # every registered account is in _accounts
         self._last_event_id: int | None = None
@@ -53,18 +57,28 @@ class WriterView:
 
     def refresh(self, db: sqlite3.Connection) -> None:
         (version,) = db.execute("PRAGMA data_version").fetchone()
-        if version != self._version:
-            first = self._version is None
-            self.forget()
-            self._version = version
+        if version == self._version:
+            return
+        first = self._version is None
+        self._version = version
+        self.forget_events()
+        (accounts_version,) = db.execute("SELECT version FROM store_versions WHERE name = 'accounts'").fetchone()
+        if accounts_version != self._accounts_version:
+            self._forget_accounts()
+            self._accounts_version = accounts_version
             if first and self._preload:
                 self._load_every_account(db)
 
     def forget(self) -> None:
+        self._version = None
+        self._accounts_version = None
+        self._forget_accounts()
+        self.forget_events()
+
+    def _forget_accounts(self) -> None:
         self._accounts = {}
         self._complete = False
         self._heard.clear()
-        self.forget_events()
 
     def forget_events(self) -> None:
         self._last_event_id = None
@@ -83,7 +97,8 @@ class WriterView:
             return self._accounts  # every registered account is here: the others are unknown
         if len(self._accounts) > self.ACCOUNTS_LIMIT:
             self._accounts.clear()
-        missing = numbers - self._accounts.keys()
+        known = self._accounts
+        missing = {number for number in numbers if number not in known}  # not "- keys()": that walks every key
         if missing:
             found = _lookup(db, f"upper(a.account_number) IN ({', '.join('?' * len(missing))})", sorted(missing))
             for number in missing:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from centinela.config import Config, ReceiverConfig
-from centinela.data.event_batch import EventChanges, LinkTest, connect_writer
+from centinela.data.event_batch import EventBatcher, EventChanges, LinkTest, Submission, connect_writer
 from centinela.data.store import Store
 from centinela.data.supervision import late_to_test_sweep
 from centinela.data.timeutil import to_db, utcnow
@@ -165,6 +165,30 @@ async def test_writer_sees_accounts_changed_by_other_connections(store: Store) -
                          (to_db(utcnow()),))
     (after,) = await store.record([cid("5151", "0004", "1", "130")])
     assert (await store.get_event(after.id)).sequence == "0004"  # type: ignore[union-attr]
+
+
+async def test_writer_keeps_its_accounts_across_commits_that_leave_them_alone(store: Store) -> None:
+    """Another connection's commit (an operator taking an alarm) does not cost the writer a fresh
+    lookup of every account it sees; a change to an account, contract or customer does."""
+    await add_monitored_customer(store, "5252", "Vidriería Norte")
+    await add_monitored_customer(store, "5353", "Librería Sur")
+    (first,) = await store.record([cid("5252", "0001", "1", "130")])
+    looked_up: list[str] = []
+    with closing(connect_writer(store.path)) as db:
+        batcher = EventBatcher(db)
+        batcher.commit([Submission([cid("5252", "0002", "1", "130")], None, utcnow())])
+        db.set_trace_callback(lambda sql: looked_up.append(sql) if "FROM alarm_accounts a" in sql else None)
+
+        async with store.transaction() as other:
+            await other.execute("UPDATE events SET status = 'acknowledged' WHERE id = ?", (first.id,))
+        ((stored,),) = batcher.commit([Submission([cid("5353", "0001", "1", "130")], None, utcnow())])[0]
+        assert stored.customer_name == "Librería Sur" and looked_up == []
+
+        async with store.transaction() as other:
+            await other.execute("UPDATE contracts SET state = 'suspended' WHERE alarm_account_id ="
+                                " (SELECT id FROM alarm_accounts WHERE account_number = '5353')")
+        ((suspended,),) = batcher.commit([Submission([cid("5353", "0002", "1", "130")], None, utcnow())])[0]
+        assert suspended.service_suspended and looked_up != []
 
 
 async def test_last_heard_is_written_once_per_account_and_second(store: Store) -> None:
