@@ -2,8 +2,9 @@
 
 Every protocol decision lives in the codec; this module only reads, asks the sink to commit the
 decoded signals, and writes the reply the codec produced. An ACK is written only after the sink
-called back, i.e. after the store made the signal durable. Frames of one connection are
-committed one after the other, in order.
+called back, i.e. after the store made the signal durable. A connection's frames are committed
+without waiting for each other (a receiver or panel that sends several at once has them stored in
+one group commit, not one disk sync after another), and answered in the order they came.
 
 A Protocol rather than streams: with thousands of panels connected, a callback per read and a
 future per frame cost far less than a task per connection woken for every read.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -30,8 +32,21 @@ FrameSink = Callable[[FrameReceived, Committed], None]
 """Queues a received frame's signals for the durable commit and calls ``Committed`` when done; may
 raise at once instead (a refused frame, not ACKed either)."""
 
+MAX_IN_FLIGHT = 64
+"""Frames of one connection being committed at once; beyond them its bytes wait, unread."""
 BACKLOG_LIMIT = 256 * 1024
-"""Bytes a panel may send ahead while its previous frame commits before we stop reading it."""
+"""Bytes a connection may send ahead of its frames in flight before we stop reading it."""
+
+
+class _Answer:
+    """The reply owed for one frame, in the connection's order: pending until its commit ends."""
+
+    __slots__ = ("done", "reply", "hang_up")
+
+    def __init__(self, reply: bytes | None = None, *, done: bool = False) -> None:
+        self.done = done
+        self.reply = reply
+        self.hang_up = False
 
 
 def _peer(address: object) -> str:
@@ -46,7 +61,8 @@ class _PanelLink(asyncio.Protocol):
         self.codec = DC09Connection(key_for=listener.key_for)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self.committing = False
+        self.answers: deque[_Answer] = deque()
+        self.in_flight = 0
         self.backlog = 0
         self.paused = False
         self.last_activity = 0.0
@@ -66,10 +82,14 @@ class _PanelLink(asyncio.Protocol):
         self.transport = None
         self.listener.link_closed()
 
+    @property
+    def committing(self) -> bool:
+        return self.in_flight > 0
+
     def data_received(self, data: bytes) -> None:
         self.last_activity = asyncio.get_running_loop().time()
         self.codec.receive_data(data)
-        if self.committing:
+        if self.in_flight >= MAX_IN_FLIGHT:
             self.backlog += len(data)
             if self.backlog > BACKLOG_LIMIT and not self.paused and self.transport is not None:
                 self.transport.pause_reading()
@@ -78,46 +98,69 @@ class _PanelLink(asyncio.Protocol):
         self._advance()
 
     def _advance(self) -> None:
-        """Answer every complete frame buffered, stopping at the first that must be committed."""
-        while self.transport is not None and (event := self.codec.next_event()) is not NEED_DATA:
+        """Hand every complete frame buffered to the sink (up to MAX_IN_FLIGHT at once) and queue
+        the replies owed, in order."""
+        while (self.transport is not None and not self.listener.closing and self.in_flight < MAX_IN_FLIGHT
+               and (event := self.codec.next_event()) is not NEED_DATA):
             if isinstance(event, FrameRejected):
                 self.listener.stats.record_rejection(event.reason)
                 log.warning(protocol_error(self.peer, event.reason, event.detail, event.raw))
                 if event.reply:
-                    self.transport.write(event.reply)
+                    self._owe(_Answer(event.reply, done=True))
                 continue
             assert isinstance(event, FrameReceived)
-            self.committing = True
+            answer = _Answer()
+            self._owe(answer)
+            self.in_flight += 1
             try:
-                self.listener.sink(event, lambda _, error, frame=event: self._committed(frame, error))
+                self.listener.sink(event, lambda _, error, frame=event, owed=answer: self._committed(frame, owed, error))
             except Exception as exc:  # noqa: BLE001 - the store refused at once: same as a failed commit
-                self._committed(event, exc)
-            return
-        self.backlog = 0
-        if self.paused and self.transport is not None:
-            self.transport.resume_reading()
-            self.paused = False
+                self._committed(event, answer, exc)
+        else:
+            if self.in_flight < MAX_IN_FLIGHT:  # everything buffered was read
+                self.backlog = 0
+                if self.paused and self.transport is not None:
+                    self.transport.resume_reading()
+                    self.paused = False
 
-    def _committed(self, event: FrameReceived, error: BaseException | None) -> None:
-        self.committing = False
+    def _owe(self, answer: _Answer) -> None:
+        self.answers.append(answer)
+        if answer.done:
+            self._answer()
+
+    def _committed(self, event: FrameReceived, answer: _Answer, error: BaseException | None) -> None:
+        self.in_flight -= 1
+        answer.done = True
         if self.transport is None:  # the panel hung up meanwhile; it will send the frame again
             return
         if error is not None:
             log.error("frame from %s not stored; not acknowledged: %s", self.peer, error)
             self.listener.stats.store_failures += 1
-            self.transport.close()  # no ACK: the panel reconnects and sends it again
-            return
-        try:
-            ack = self.codec.ack(event.frame)
-        except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
-            log.error("stored frame from %s not acknowledged: %s", self.peer, exc)
+            answer.hang_up = True  # no ACK: the panel reconnects and sends it (and what follows) again
         else:
-            self.transport.write(ack)
-            self.listener.stats.acked += 1
-        if self.listener.closing:
+            try:
+                answer.reply = self.codec.ack(event.frame)
+            except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
+                log.error("stored frame from %s not acknowledged: %s", self.peer, exc)
+            else:
+                self.listener.stats.acked += 1
+        self._answer()
+        if self.transport is not None:
+            self._advance()
+
+    def _answer(self) -> None:
+        """Write the replies owed, in order, as far as the oldest frame still committing."""
+        answers = self.answers
+        while answers and answers[0].done and self.transport is not None:
+            answer = answers.popleft()
+            if answer.hang_up:
+                self.transport.close()
+                self.transport = None  # nothing more is written, not even ACKs of later frames
+                return
+            if answer.reply:
+                self.transport.write(answer.reply)
+        if self.listener.closing and not answers and self.transport is not None:
             self.transport.close()
-            return
-        self._advance()
 
 
 @dataclass(slots=True, eq=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from centinela.data.timeutil import utcnow
 from centinela.receiver.crc import crc16_arc
 from centinela.receiver.dc09 import build_frame
 from centinela.runtime import Runtime
-from tests.helpers import add_monitored_customer, exchange, no_reply
+from tests.helpers import add_monitored_customer, exchange, no_reply, until
 
 REPLY = re.compile(rb'^\n([0-9A-F]{4})(0[0-9A-F]{3})("[^"]+".*)\r$', re.S)
 
@@ -99,6 +101,36 @@ async def test_several_frames_in_one_write_and_one_split_across_writes(runtime: 
     replies = await exchange("127.0.0.1", port(runtime), b"".join(frames), replies=3)
     assert [check_reply(r, "ACK")[5:9] for r in replies] == [b"0001", b"0002", b"0003"]
     assert [e.zone for e in await runtime.store.recent_events(10)] == ["003", "002", "001"]
+
+
+async def test_frames_sent_together_commit_together_and_are_answered_in_order(runtime: Runtime) -> None:
+    """A receiver forwarding several panels sends frames back to back: they are all handed to the
+    writer at once (one group commit, not one disk sync after another), and the replies keep the
+    frames' order, a NAK included, so each one answers the frame it belongs to."""
+    assert runtime.store is not None and runtime.store.writer.pid is not None
+    await exchange("127.0.0.1", port(runtime), build_frame(
+        "ADM-CID", "0100", account="5656", data="#5656|1602 00 000", timestamp=utcnow()))  # the writer is up
+    frames = [build_frame("ADM-CID", f"{n:04d}", account="5656", data=f"#5656|1130 01 00{n}", timestamp=utcnow())
+              for n in range(1, 4)]
+    corrupted = frames[1][:1] + (b"0000" if frames[1][1:5] != b"0000" else b"FFFF") + frames[1][5:]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port(runtime))
+    pid = runtime.store.writer.pid
+    os.kill(pid, signal.SIGSTOP)  # nothing can be committed now
+    try:
+        writer.write(frames[0] + corrupted + frames[2])
+        await writer.drain()
+        links = runtime.listeners[0].links
+        await until(lambda: [link.in_flight for link in links] == [2],
+                    explain=lambda: f"frames in flight per link: {[link.in_flight for link in links]}")
+        with pytest.raises(TimeoutError):  # not even the NAK: it must follow the first frame's ACK
+            await asyncio.wait_for(reader.read(1), 0.3)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    replies = [await asyncio.wait_for(reader.readuntil(b"\r"), 5) for _ in range(3)]
+    writer.close()
+    assert [check_reply(reply, token)[:9] for reply, token in zip(replies, ("ACK", "NAK", "ACK"))] == [
+        b'"ACK"0001', b'"NAK"0000', b'"ACK"0003']
+    assert [event.zone for event in await runtime.store.recent_events(10)][:2] == ["003", "001"]
 
 
 async def test_garbage_and_bad_crc_get_nak_and_nothing_is_stored(runtime: Runtime) -> None:
