@@ -41,11 +41,12 @@ BACKLOG_LIMIT = 256 * 1024
 class _Answer:
     """The reply owed for one frame, in the connection's order: pending until its commit ends."""
 
-    __slots__ = ("done", "reply", "hang_up")
+    __slots__ = ("done", "reply", "acknowledges", "hang_up")
 
     def __init__(self, reply: bytes | None = None, *, done: bool = False) -> None:
         self.done = done
         self.reply = reply
+        self.acknowledges = False  # the reply is the ACK of a stored frame
         self.hang_up = False
 
 
@@ -116,12 +117,11 @@ class _PanelLink(asyncio.Protocol):
                 self.listener.sink(event, lambda _, error, frame=event, owed=answer: self._committed(frame, owed, error))
             except Exception as exc:  # noqa: BLE001 - the store refused at once: same as a failed commit
                 self._committed(event, answer, exc)
-        else:
-            if self.in_flight < MAX_IN_FLIGHT:  # everything buffered was read
-                self.backlog = 0
-                if self.paused and self.transport is not None:
-                    self.transport.resume_reading()
-                    self.paused = False
+        if self.in_flight < MAX_IN_FLIGHT:  # everything buffered was read
+            self.backlog = 0
+            if self.paused and self.transport is not None:
+                self.transport.resume_reading()
+                self.paused = False
 
     def _owe(self, answer: _Answer) -> None:
         self.answers.append(answer)
@@ -143,7 +143,7 @@ class _PanelLink(asyncio.Protocol):
             except ValueError as exc:  # its key was removed meanwhile: stored, the retry is deduplicated
                 log.error("stored frame from %s not acknowledged: %s", self.peer, exc)
             else:
-                self.listener.stats.acked += 1
+                answer.acknowledges = True
         self._answer()
         if self.transport is not None:
             self._advance()
@@ -159,6 +159,7 @@ class _PanelLink(asyncio.Protocol):
                 return
             if answer.reply:
                 self.transport.write(answer.reply)
+                self.listener.stats.acked += answer.acknowledges
         if self.listener.closing and not answers and self.transport is not None:
             self.transport.close()
 
