@@ -156,7 +156,10 @@ def test_one_corrupted_byte_is_never_acknowledged_and_the_next_frame_gets_throug
 ) -> None:
     raw = build(fields)
     index = data.draw(st.integers(0, len(raw) - 1))
-    byte = data.draw(st.integers(0, 255).filter(lambda b: b != raw[index]))
+    # A hex letter of the CRC or length field in the other case is no corruption: the field holds
+    # the same number, so the frame is intact, and the codec reads those fields in either case.
+    same_number = set(bytes([raw[index]]).swapcase()) if 1 <= index < 9 and chr(raw[index]) in "ABCDEF" else set()
+    byte = data.draw(st.integers(0, 255).filter(lambda b: b != raw[index] and b not in same_number))
     corrupted = raw[:index] + bytes([byte]) + raw[index + 1 :]
     follow_up = build_frame("NULL", 1, line="0", account="1234")
     cuts = data.draw(st.lists(st.integers(0, 10_000), max_size=5))
