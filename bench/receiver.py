@@ -479,6 +479,45 @@ def machine_busy(seconds: float = 1.0) -> float:
     return (busy_after - busy_before) / max(1, total_after - total_before)
 
 
+@dataclass(frozen=True, slots=True)
+class Stalls:
+    """How steadily this machine runs the same CPU work while idle."""
+
+    episodes: int
+    worst: float
+    """The slowest unit of work, as a multiple of the median."""
+    longest_ms: float
+    seconds: float
+
+
+def cpu_stalls(seconds: float = 5.0, unit: int = 10_000) -> Stalls:
+    """Time one fixed piece of pure-CPU work over and over; count the episodes where it ran at
+    least twice as slow as usual. On a shared host (a VM whose host pauses or slows it) these
+    slow every process at once, and every latency tail measured here includes them."""
+    runs: list[tuple[float, float]] = []
+    end = time.perf_counter() + seconds
+    while (started := time.perf_counter()) < end:
+        total = 0
+        for number in range(unit):
+            total += number * number
+        runs.append((started, time.perf_counter() - started))
+    median = percentile([took for _, took in runs], 0.5)
+    episodes: list[list[float]] = []  # [start, end]
+    for started, took in runs:
+        if took < 2 * median:
+            continue
+        if episodes and started - episodes[-1][1] < 0.1:
+            episodes[-1][1] = started + took
+        else:
+            episodes.append([started, started + took])
+    return Stalls(
+        episodes=len(episodes),
+        worst=max(took for _, took in runs) / median,
+        longest_ms=max((stop - start for start, stop in episodes), default=0.0) * 1000,
+        seconds=seconds,
+    )
+
+
 def print_machine(connections: int) -> None:
     folder = tempfile.gettempdir()
     soft = raise_fd_limit(connections + SPARE_FDS)
@@ -490,6 +529,11 @@ def print_machine(connections: int) -> None:
     print(f"open files: soft {soft}, hard {hard}; servers inherit the soft limit, {connections} connections need"
           f" {connections + SPARE_FDS}: {enough}")
     print(f"machine busy before starting: {machine_busy():.0%} of {CORES} cores (other processes; figures are noisy if high)")
+    stalls = cpu_stalls()
+    print(f"CPU steadiness, idle: in {stalls.seconds:g} s the same work ran at least 2x slower in {stalls.episodes}"
+          f" episode(s), at worst {stalls.worst:.1f}x, the longest {stalls.longest_ms:.0f} ms"
+          + (" (the host slows the whole machine at times: latency tails measured here include those episodes)"
+             if stalls.episodes else ""))
 
 
 def parse_counts(text: str) -> list[int]:
