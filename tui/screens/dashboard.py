@@ -246,13 +246,12 @@ class DashboardScreen(Screen[None]):
                 self.last_received = event.received_at
         now = self.clock()
         table = self.query_one("#events-table", LiveTable)
-        shown = set(table.row_ids())
         fresh = [e for e in added if matches(e, self.event_filter, self.texts.language)]
         if self.paused and fresh:
             self.missed_while_paused += len(fresh)
             fresh = []
             self._refresh_events_title()
-        changed = [e for e in updated if e.id in shown]
+        changed = [e for e in updated if e.id in table]
         table.upsert((e.id, event_cells(e, self.texts, self.looks, now)) for e in (*fresh, *changed))
 
         pending = self.query_one("#pending-table", LiveTable)

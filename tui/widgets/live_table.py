@@ -12,6 +12,10 @@ from textual.widgets import DataTable
 
 Cells = Sequence[Text | str]
 CELL_PADDING = 1
+REBUILD_AFTER = 48
+"""Rows removed at once past which re-adding every row is cheaper: DataTable.remove_row
+renumbers all rows (about 0.5 us each), add_row costs about 25 us, so removing k rows of n costs
+about as much as rebuilding when k reaches 50, whatever n."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,13 @@ class _Keyed:
 
 
 class LiveTable(DataTable[Text | str]):
-    """Rows arrive in bursts; the table re-sorts once per burst, not once per row."""
+    """Rows arrive in bursts; the table re-sorts once per burst, not once per row.
+
+    The console's receiver runs on the same event loop, so a burst must cost the table about its
+    size, not its size times the burst: DataTable.remove_row renumbers every row, so a burst that
+    removes many rows rebuilds the table once instead, rows already shown are updated in place,
+    and rows that would be trimmed at once are never added.
+    """
 
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
@@ -93,22 +103,62 @@ class LiveTable(DataTable[Text | str]):
         self.add_row(*shown, key=str(row_id))
 
     def upsert(self, rows: Iterable[tuple[int, Cells]]) -> None:
+        shown = set(self._rows) if self._layout else set()
+        arrived: list[int] = []
         for row_id, cells in rows:
-            if row_id in self._rows and self._layout:
-                self.remove_row(str(row_id))
             self._rows[row_id] = list(cells)
             self._sort_keys[row_id] = self._order(row_id)
-            if self._layout:
-                self._add(row_id, cells)
-        self._trim()
+            arrived.append(row_id)
+        gone = self._forget(self._excess())
+        if not self._layout:
+            return
+        kept = [row_id for row_id in dict.fromkeys(arrived) if row_id in self._rows]
+        if self._remove_shown(gone & shown):
+            return  # rebuilt with every row
+        for row_id in kept:
+            if row_id in shown:
+                self._replace(row_id)
+            else:
+                self._add(row_id, self._rows[row_id])
         self._sort()
 
     def discard(self, row_ids: Iterable[int]) -> None:
+        shown = set(self._rows)
+        gone = self._forget(row_ids)
+        if self._layout:
+            self._remove_shown(gone & shown)
+
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._rows
+
+    def _forget(self, row_ids: Iterable[int]) -> set[int]:
+        gone = set()
         for row_id in row_ids:
             if self._rows.pop(row_id, None) is not None:
                 del self._sort_keys[row_id]
-                if self._layout:
-                    self.remove_row(str(row_id))
+                gone.add(row_id)
+        return gone
+
+    def _remove_shown(self, row_ids: set[int]) -> bool:
+        """Take rows off the DataTable; True if that rebuilt it (it then shows every kept row)."""
+        if len(row_ids) > REBUILD_AFTER:
+            self.clear()
+            for row_id, cells in self._rows.items():
+                self._add(row_id, cells)
+            self._sort()
+            return True
+        for row_id in row_ids:
+            self.remove_row(str(row_id))
+        return False
+
+    def _replace(self, row_id: int) -> None:
+        cells = self._rows[row_id]
+        for position, (index, _) in enumerate(self._layout):
+            cell = cells[index]
+            value: Text | _Keyed = Text(cell) if isinstance(cell, str) else cell
+            if position == 0:
+                value = _Keyed(value, self._sort_keys[row_id])
+            self.update_cell(str(row_id), str(index), value)  # type: ignore[arg-type]
 
     def update_column(self, index: int, cells: dict[int, Text | str]) -> None:
         """Redraw one column of many rows in place (e.g. the elapsed time of pending alarms);
@@ -155,10 +205,10 @@ class LiveTable(DataTable[Text | str]):
         if self._layout:
             self.sort(str(self._layout[0][0]), key=lambda cell: cell.sort_key, reverse=self._reverse)
 
-    def _trim(self) -> None:
+    def _excess(self) -> list[int]:
+        """The rows beyond capacity: those that would sort last (the oldest in a newest-first feed)."""
         excess = len(self._rows) - self.capacity
         if excess <= 0:
-            return
-        # Drop the rows that would sort last: the oldest in a newest-first feed.
+            return []
         ranked = sorted(self._rows, key=self._sort_keys.__getitem__, reverse=not self._reverse)
-        self.discard(ranked[:excess])
+        return ranked[:excess]
