@@ -38,11 +38,16 @@ async def test_a_burst_keeps_the_newest_rows_and_never_removes_them_one_by_one()
         assert shown(table)[0] == ("1100", "alarm 1100")
         assert removed == []  # rebuilt once instead of a hundred renumberings
 
-        table.upsert(rows(range(1101, 1106)))  # a few: removed one by one, cheaper than a rebuild
+        table.upsert(rows(range(1101, 1106)))  # a few more: kept until the next trim, nothing removed
         await pilot.pause()
-        assert table.row_ids() == list(range(1105, 1005, -1))
-        assert sorted(removed) == [str(row_id) for row_id in range(1001, 1006)]
-        assert 5 <= REBUILD_AFTER
+        assert table.row_ids() == list(range(1105, 1000, -1)) and removed == []
+        table.upsert(rows(range(1106, 1106 + REBUILD_AFTER)))  # past capacity by more than the slack
+        await pilot.pause()
+        assert len(table.row_ids()) == 100 and table.row_ids()[0] == 1105 + REBUILD_AFTER and removed == []
+
+        table.discard([1105, 1104, 1103])  # an operator closes a few: removed one by one
+        await pilot.pause()
+        assert sorted(removed) == ["1103", "1104", "1105"] and table.row_count == 97
 
 
 async def test_a_changed_row_is_updated_in_place_and_keeps_its_place() -> None:

@@ -57,7 +57,8 @@ class LiveTable(DataTable[Text | str]):
     The console's receiver runs on the same event loop, so a burst must cost the table about its
     size, not its size times the burst: DataTable.remove_row renumbers every row, so a burst that
     removes many rows rebuilds the table once instead, rows already shown are updated in place,
-    and rows that would be trimmed at once are never added.
+    rows that would be trimmed at once are never added, and the table trims only once it holds
+    REBUILD_AFTER rows more than its capacity.
     """
 
     DEFAULT_CSS = """
@@ -206,9 +207,12 @@ class LiveTable(DataTable[Text | str]):
             self.sort(str(self._layout[0][0]), key=lambda cell: cell.sort_key, reverse=self._reverse)
 
     def _excess(self) -> list[int]:
-        """The rows beyond capacity: those that would sort last (the oldest in a newest-first feed)."""
+        """The rows beyond capacity, those that would sort last (the oldest in a newest-first
+        feed), once the table holds REBUILD_AFTER more than it may: trimming in one rebuild now and
+        then costs a storm's feed a little per row, where trimming a few rows per burst cost a
+        renumbering of the whole table each time."""
         excess = len(self._rows) - self.capacity
-        if excess <= 0:
+        if excess <= REBUILD_AFTER:
             return []
         ranked = sorted(self._rows, key=self._sort_keys.__getitem__, reverse=not self._reverse)
         return ranked[:excess]
