@@ -63,8 +63,15 @@ PENDING_COLUMNS: tuple[tuple[str, int | None, int], ...] = (
     ("col.status", 14, 0),
 )
 PAGE = 200
+FEED_ROWS = PAGE * 2
+"""Rows the live feed keeps (scrolling to its end loads older pages): every row shown costs a
+storm, which adds hundreds a second, its measuring and drawing on the receiver's loop."""
 PENDING_LIMIT = 1000
 FILTER_DELAY = 0.3
+UPDATE_EVERY = 0.25
+"""Seconds between two updates of the tables while events keep coming: a storm's thousands of
+signals a second reach the screen as four batches, so drawing them cannot starve the receiver
+sharing this loop. A lone event after a quiet spell shows at once."""
 
 
 def _specs(texts: Texts, columns: tuple[tuple[str, int | None, int], ...]) -> list[ColumnSpec]:
@@ -150,7 +157,7 @@ class DashboardScreen(Screen[None]):
                     yield Select(priorities, value=0, allow_blank=False, id="f-priority", prompt=t("filter.priority"))
                     yield Select(statuses, value="", allow_blank=False, id="f-status", prompt=t("filter.status"))
                 yield LiveTable(_specs(t, EVENT_COLUMNS), order=lambda event_id: event_id, reverse=True,
-                                capacity=PAGE * 5, id="events-table")
+                                capacity=FEED_ROWS, id="events-table")
             with TabPane(t("tab.pending", count=0), id="pending"):
                 yield LiveTable(_specs(t, PENDING_COLUMNS), order=self._pending_order, capacity=PENDING_LIMIT,
                                 id="pending-table")
@@ -190,7 +197,7 @@ class DashboardScreen(Screen[None]):
         table = self.query_one("#events-table", LiveTable)
         rows = await self.store.recent_events(PAGE, where=filter_sql(self.event_filter, self.texts.language))
         table.clear_rows()
-        table.capacity = PAGE * 5
+        table.capacity = FEED_ROWS
         self.exhausted = len(rows) < PAGE
         now = self.clock()
         table.upsert((event.id, event_cells(event, self.texts, self.looks, now)) for event in rows)
@@ -225,10 +232,16 @@ class DashboardScreen(Screen[None]):
     async def _follow_events(self, feed: Subscription[EventChanges]) -> None:
         # Changes queue up until the first page is on screen, so the load cannot wipe them.
         await self._loaded.wait()
+        loop = asyncio.get_running_loop()
+        last_update = -UPDATE_EVERY
         while True:
-            changes: list[EventChanges] = [await feed.get(), *feed.drain()]
+            changes: list[EventChanges] = [await feed.get()]
+            if (wait := last_update + UPDATE_EVERY - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            changes += feed.drain()
             if self._closing:
                 return
+            last_update = loop.time()
             added = [event for change in changes for event in change.added]
             updated = [event for change in changes for event in change.updated]
             try:

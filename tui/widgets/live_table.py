@@ -12,10 +12,11 @@ from textual.widgets import DataTable
 
 Cells = Sequence[Text | str]
 CELL_PADDING = 1
-REBUILD_AFTER = 48
+REBUILD_AFTER = 128
 """Rows removed at once past which re-adding every row is cheaper: DataTable.remove_row
-renumbers all rows (about 0.5 us each), add_row costs about 25 us, so removing k rows of n costs
-about as much as rebuilding when k reaches 50, whatever n."""
+renumbers all rows (about 0.5 us each), while adding a row and measuring its cells (DataTable does
+on idle) costs about 100 us, so removing k rows of n costs about as much as rebuilding when k
+nears 200, whatever n."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,7 @@ class LiveTable(DataTable[Text | str]):
     The console's receiver runs on the same event loop, so a burst must cost the table about its
     size, not its size times the burst: DataTable.remove_row renumbers every row, so a burst that
     removes many rows rebuilds the table once instead, rows already shown are updated in place,
-    rows that would be trimmed at once are never added, and the table trims only once it holds
-    REBUILD_AFTER rows more than its capacity.
+    and rows that would be trimmed at once are never added.
     """
 
     DEFAULT_CSS = """
@@ -207,12 +207,9 @@ class LiveTable(DataTable[Text | str]):
             self.sort(str(self._layout[0][0]), key=lambda cell: cell.sort_key, reverse=self._reverse)
 
     def _excess(self) -> list[int]:
-        """The rows beyond capacity, those that would sort last (the oldest in a newest-first
-        feed), once the table holds REBUILD_AFTER more than it may: trimming in one rebuild now and
-        then costs a storm's feed a little per row, where trimming a few rows per burst cost a
-        renumbering of the whole table each time."""
+        """The rows beyond capacity: those that would sort last (the oldest in a newest-first feed)."""
         excess = len(self._rows) - self.capacity
-        if excess <= REBUILD_AFTER:
+        if excess <= 0:
             return []
         ranked = sorted(self._rows, key=self._sort_keys.__getitem__, reverse=not self._reverse)
         return ranked[:excess]
