@@ -10,9 +10,10 @@ from centinela.config import Config, ReceiverConfig
 from centinela.data.operators import Operator
 from centinela.data.timeutil import utcnow
 from centinela.receiver.dc09 import build_frame
+from centinela.receiver.signal import Signal
 from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
-from centinela.tui.screens.dashboard import DashboardScreen
+from centinela.tui.screens.dashboard import UPDATE_EVERY, DashboardScreen
 from centinela.tui.widgets.live_table import LiveTable
 from tests.helpers import add_monitored_customer, exchange, until
 
@@ -92,6 +93,34 @@ async def test_events_newest_first_and_pending_by_priority(data_dir: Path) -> No
         assert codes[0] == "120"
         assert set(codes) == {"120", "301", "401"}
         assert "UNKNOWN ACCOUNT" in row_text(events, ids[0])[3]
+
+
+async def test_a_storm_reaches_the_tables_in_a_few_updates_and_a_lone_event_at_once(data_dir: Path) -> None:
+    """The receiver shares the console's loop: drawing every commit of a storm would starve it."""
+    app = make_app(data_dir, language="en")
+    async with app.run_test(size=(160, 48)):
+        await wait_for(lambda: isinstance(app.screen, DashboardScreen))
+        store = app.runtime.store
+        assert store is not None
+        events = app.screen.query_one("#events-table", LiveTable)
+        loop = asyncio.get_running_loop()
+        updates: list[float] = []
+        original = events.upsert
+        events.upsert = lambda rows: (updates.append(loop.time()), original(rows))[1]  # type: ignore[method-assign]
+        started = loop.time()
+        for n in range(1, 41):  # forty commits, one signal each, in well under a second
+            await store.record([Signal(protocol="ADM-CID", raw=f"8100|1130 01 {n:03d}", account="8100",
+                                       sequence=f"{n:04d}", code="130", qualifier="1", partition="01", zone=f"{n:03d}")])
+        took = loop.time() - started
+        await wait_for(lambda: events.row_count == 40)
+        assert len(updates) <= took / UPDATE_EVERY + 2, f"{len(updates)} updates in {took:.2f} s"
+
+        await asyncio.sleep(UPDATE_EVERY)  # quiet: the next event shows without waiting
+        await store.record([Signal(protocol="ADM-CID", raw="8100|1130 01 041", account="8100", sequence="0041",
+                                   code="130", qualifier="1", partition="01", zone="041")])
+        committed = loop.time()
+        await wait_for(lambda: events.row_count == 41)
+        assert updates[-1] - committed < UPDATE_EVERY
 
 
 async def test_existing_history_is_shown_at_start(data_dir: Path) -> None:
