@@ -35,10 +35,13 @@ log = logging.getLogger(__name__)
 
 REPEAT_EVERY = timedelta(seconds=5)
 """How often an alarm nobody has taken sounds again."""
-DECIDE_EVERY = 0.25
-"""Seconds between two decisions while changes keep coming. Each looks at every pending alarm,
-and in a storm (thousands pending, a commit every few milliseconds) deciding on every commit took
-a quarter of the loop the receiver shares; a first alarm after a quiet spell still sounds at once."""
+QUIET_AFTER_DECIDING = 10
+"""After a decision, wait this many times what it took before the next. Each looks at every
+pending alarm: in a storm (thousands pending, a commit every few milliseconds) deciding on every
+commit took a quarter of the loop the receiver shares. With a few alarms pending a decision takes
+microseconds, so a new alarm sounds at once."""
+MAX_DECIDE_GAP = 0.5
+"""Seconds: however slow the last decision, the next one comes at most this late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,18 +309,20 @@ class AlarmSoundService:
 
     async def _sound(self) -> None:
         loop = asyncio.get_running_loop()
-        decided_at = -DECIDE_EVERY
+        next_decision = 0.0
         while True:
-            if (wait := decided_at + DECIDE_EVERY - loop.time()) > 0:
+            if (wait := next_decision - loop.time()) > 0:
                 await asyncio.sleep(wait)  # a storm's changes, taken together
-            decided_at = loop.time()
             self._changed.clear()
             now = self._clock()
             self._expire_mute(now)
+            started = loop.time()
             decision = decide(
                 self._pending.values(), self._levels, self._memory, now,
                 muted_until=self._muted_until, repeat_every=self._repeat_every,
             )
+            finished = loop.time()
+            next_decision = finished + min(MAX_DECIDE_GAP, (finished - started) * QUIET_AFTER_DECIDING)
             self._memory = decision.memory
             if decision.play is not None:
                 try:

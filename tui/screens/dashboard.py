@@ -68,10 +68,14 @@ FEED_ROWS = PAGE * 2
 storm, which adds hundreds a second, its measuring and drawing on the receiver's loop."""
 PENDING_LIMIT = 1000
 FILTER_DELAY = 0.3
-UPDATE_EVERY = 0.25
-"""Seconds between two updates of the tables while events keep coming: a storm's thousands of
-signals a second reach the screen as four batches, so drawing them cannot starve the receiver
-sharing this loop. A lone event after a quiet spell shows at once."""
+QUIET_AFTER_UPDATE = 10
+"""After updating the tables, wait this many times what the update took before the next one.
+Drawing the rows afterwards costs about three times the update itself, so the tables take at most
+about a third of the loop the receiver shares: a storm's thousands of signals a second reach the
+screen in a few batches a second, while at ordinary rates (an update of a row or two takes well
+under a millisecond) every event shows at once."""
+MAX_UPDATE_GAP = 0.5
+"""Seconds: however slow the last update, the next one comes at most this late."""
 
 
 def _specs(texts: Texts, columns: tuple[tuple[str, int | None, int], ...]) -> list[ColumnSpec]:
@@ -233,19 +237,21 @@ class DashboardScreen(Screen[None]):
         # Changes queue up until the first page is on screen, so the load cannot wipe them.
         await self._loaded.wait()
         loop = asyncio.get_running_loop()
-        last_update = -UPDATE_EVERY
+        next_update = 0.0
         while True:
             changes: list[EventChanges] = [await feed.get()]
-            if (wait := last_update + UPDATE_EVERY - loop.time()) > 0:
+            if (wait := next_update - loop.time()) > 0:
                 await asyncio.sleep(wait)
             changes += feed.drain()
             if self._closing:
                 return
-            last_update = loop.time()
             added = [event for change in changes for event in change.added]
             updated = [event for change in changes for event in change.updated]
             try:
+                started = loop.time()
                 self._apply(added, updated)
+                finished = loop.time()
+                next_update = finished + min(MAX_UPDATE_GAP, (finished - started) * QUIET_AFTER_UPDATE)
                 await self._refresh_pending_title()
             except NoMatches:  # the console is closing: its widgets are already being removed
                 return
