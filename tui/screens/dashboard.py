@@ -63,17 +63,18 @@ PENDING_COLUMNS: tuple[tuple[str, int | None, int], ...] = (
     ("col.status", 14, 0),
 )
 PAGE = 200
-FEED_ROWS = PAGE * 2
-"""Rows the live feed keeps (scrolling to its end loads older pages): every row shown costs a
-storm, which adds hundreds a second, its measuring and drawing on the receiver's loop."""
-PENDING_LIMIT = 1000
+FEED_ROWS = PAGE
+"""Rows the live feed keeps (scrolling to its end loads older pages) and the pending alarms
+listed (the tab's title counts them all). Each new row pushes one out, and DataTable renumbers
+every row to remove one: on the loop the receiver shares, a storm pays that for hundreds of rows
+a second."""
+PENDING_LIMIT = PAGE
 FILTER_DELAY = 0.3
-QUIET_AFTER_UPDATE = 10
-"""After updating the tables, wait this many times what the update took before the next one.
-Drawing the rows afterwards costs about three times the update itself, so the tables take at most
-about a third of the loop the receiver shares: a storm's thousands of signals a second reach the
-screen in a few batches a second, while at ordinary rates (an update of a row or two takes well
-under a millisecond) every event shows at once."""
+QUIET_AFTER_UPDATE = 4
+"""After updating the tables, wait this many times what the update took before the next one, so
+they cannot starve the receiver sharing the loop: a storm's thousands of signals a second reach
+the screen in a few batches a second, while at ordinary rates (an update of a row or two takes a
+millisecond or two) every event shows at once."""
 MAX_UPDATE_GAP = 0.5
 """Seconds: however slow the last update, the next one comes at most this late."""
 
