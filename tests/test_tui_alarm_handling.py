@@ -14,7 +14,7 @@ from centinela.data.store import Store
 from centinela.receiver.signal import Signal
 from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
-from centinela.tui.screens.dashboard import PAGE, DashboardScreen
+from centinela.tui.screens.dashboard import FEED_ROWS, PAGE, DashboardScreen
 from centinela.tui.screens.login import LoginScreen
 from centinela.tui.widgets.live_table import LiveTable
 from tests.helpers import add_monitored_customer, until
@@ -105,7 +105,9 @@ async def test_filters_pause_and_paging(data_dir: Path) -> None:
         await store.record(signals)
         await store.record([alarm("2002", "0001", code="110", zone="003")])
         events = screen.query_one("#events-table", LiveTable)
-        await until(lambda: events.row_count == PAGE + 60, 10.0, pilot=pilot)
+        # the live feed keeps the newest FEED_ROWS; older ones are a scroll away
+        await until(lambda: events.row_count == FEED_ROWS and str(events.cells(events.row_ids()[0])[2]) == "2002",
+                    10.0, pilot=pilot)
 
         # text search finds the fire by its description, the hotel by name
         await pilot.press("slash", *"incendio")
