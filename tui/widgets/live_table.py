@@ -97,11 +97,14 @@ class LiveTable(DataTable[Text | str]):
             self._add(row_id, cells)
         self._sort()
 
+    def _shown(self, row_id: int, index: int, cell: Text | str) -> Text | _Keyed:
+        """A cell as the DataTable holds it. Plain strings would be parsed as Rich markup (a
+        customer called "[x]" must show as is); the first column shown carries the row's sort key."""
+        value = Text(cell) if isinstance(cell, str) else cell
+        return _Keyed(value, self._sort_keys[row_id]) if index == self._layout[0][0] else value
+
     def _add(self, row_id: int, cells: Cells) -> None:
-        # Plain strings would be parsed as Rich markup: a customer called "[x]" must show as is.
-        shown = [Text(cell) if isinstance(cell, str) else cell for cell in (cells[i] for i, _ in self._layout)]
-        shown[0] = _Keyed(shown[0], self._sort_keys[row_id])
-        self.add_row(*shown, key=str(row_id))
+        self.add_row(*(self._shown(row_id, index, cells[index]) for index, _ in self._layout), key=str(row_id))
 
     def upsert(self, rows: Iterable[tuple[int, Cells]]) -> None:
         shown = set(self._rows) if self._layout else set()
@@ -154,12 +157,8 @@ class LiveTable(DataTable[Text | str]):
 
     def _replace(self, row_id: int) -> None:
         cells = self._rows[row_id]
-        for position, (index, _) in enumerate(self._layout):
-            cell = cells[index]
-            value: Text | _Keyed = Text(cell) if isinstance(cell, str) else cell
-            if position == 0:
-                value = _Keyed(value, self._sort_keys[row_id])
-            self.update_cell(str(row_id), str(index), value)  # type: ignore[arg-type]
+        for index, _ in self._layout:
+            self.update_cell(str(row_id), str(index), self._shown(row_id, index, cells[index]))  # type: ignore[arg-type]
 
     def update_column(self, index: int, cells: dict[int, Text | str]) -> None:
         """Redraw one column of many rows in place (e.g. the elapsed time of pending alarms);
@@ -172,10 +171,7 @@ class LiveTable(DataTable[Text | str]):
             row[index] = cell
             self._rows[row_id] = row
             if index in shown:
-                value = Text(cell) if isinstance(cell, str) else cell
-                if index == self._layout[0][0]:
-                    value = _Keyed(value, self._sort_keys[row_id])
-                self.update_cell(str(row_id), str(index), value)
+                self.update_cell(str(row_id), str(index), self._shown(row_id, index, cell))  # type: ignore[arg-type]
 
     def clear_rows(self) -> None:
         self._rows.clear()
