@@ -133,6 +133,23 @@ async def test_frames_sent_together_commit_together_and_are_answered_in_order(ru
     assert [event.zone for event in await runtime.store.recent_events(10)][:2] == ["003", "001"]
 
 
+async def test_frames_sent_together_whose_commit_fails_get_no_ack_and_the_link_closes(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    async with runtime.store.transaction() as db:
+        await db.execute("CREATE TRIGGER full_disk BEFORE INSERT ON events WHEN NEW.account = '5757'"
+                         " BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    frames = [build_frame("ADM-CID", f"{n:04d}", account="5757", data=f"#5757|1130 01 00{n}", timestamp=utcnow())
+              for n in range(1, 4)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port(runtime))
+    writer.write(b"".join(frames))
+    await writer.drain()
+    # none is stored, none is ACKed, and the link closes so the panel reconnects and sends them again
+    assert await asyncio.wait_for(reader.read(4096), 5) == b""
+    writer.close()
+    assert await runtime.store.recent_events(10) == []
+    assert runtime.stats.acked == 0 and runtime.stats.store_failures >= 1
+
+
 async def test_garbage_and_bad_crc_get_nak_and_nothing_is_stored(runtime: Runtime) -> None:
     assert runtime.store is not None
     (reply,) = await exchange("127.0.0.1", port(runtime), b"\nthis is not a frame\r")
