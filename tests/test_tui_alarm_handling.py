@@ -4,6 +4,7 @@ filters, pause, paging; and the log-in screen."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 
@@ -14,7 +15,7 @@ from centinela.data.store import Store
 from centinela.receiver.signal import Signal
 from centinela.runtime import Runtime
 from centinela.tui.app import CentinelaApp
-from centinela.tui.screens.dashboard import FEED_ROWS, PAGE, DashboardScreen
+from centinela.tui.screens.dashboard import FEED_ROWS, PAGE, PENDING_LIMIT, DashboardScreen
 from centinela.tui.screens.login import LoginScreen
 from centinela.tui.widgets.live_table import LiveTable
 from tests.helpers import add_monitored_customer, until
@@ -93,6 +94,24 @@ async def test_an_alarm_taken_by_someone_else_is_refused(data_dir: Path) -> None
         current = await store.get_event(event.id)
         assert current is not None and current.taken_by == "beto"
         assert any("ya lo tomó beto" in str(n.message) for n in app._notifications)
+
+
+async def test_the_pending_list_moves_the_next_alarms_up_as_shown_ones_are_closed(data_dir: Path) -> None:
+    app = make_app(data_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await dashboard(app, pilot)
+        store = store_of(app)
+        stored = await store.record([alarm("4400", f"{n:04d}", zone=f"{n % 999 + 1:03d}") for n in range(1, PENDING_LIMIT + 11)])
+        pending = screen.query_one("#pending-table", LiveTable)
+        await until(lambda: len(pending.row_ids()) == PENDING_LIMIT, 10.0, pilot=pilot)
+        assert stored[-1].id not in pending  # the newest wait beyond the list (oldest first)
+
+        for event in stored[:30]:
+            await store.apply(partial(alarm_actions.resolve, event_id=event.id, operator="ana",
+                                      resolution="false-alarm", note=None))
+        await until(lambda: len(pending.row_ids()) == PENDING_LIMIT - 20, 10.0, pilot=pilot,
+                    explain=lambda: f"{len(pending.row_ids())} rows shown")
+        assert stored[-1].id in pending and stored[29].id not in pending
 
 
 async def test_filters_pause_and_paging(data_dir: Path) -> None:

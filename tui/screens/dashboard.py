@@ -227,7 +227,7 @@ class DashboardScreen(Screen[None]):
         table.clear_rows()
         now = self.clock()
         table.upsert((event.id, pending_cells(event, self.texts, self.looks, now)) for event in self.open_events.values())
-        await self._refresh_pending_title()
+        await self._refresh_pending_title(refill=False)
 
     def on_unmount(self) -> None:
         self._closing = True
@@ -251,9 +251,9 @@ class DashboardScreen(Screen[None]):
             try:
                 started = loop.time()
                 self._apply(added, updated)
+                await self._refresh_pending_title()
                 finished = loop.time()
                 next_update = finished + min(MAX_UPDATE_GAP, (finished - started) * QUIET_AFTER_UPDATE)
-                await self._refresh_pending_title()
             except NoMatches:  # the console is closing: its widgets are already being removed
                 return
 
@@ -283,12 +283,18 @@ class DashboardScreen(Screen[None]):
         for event in still_open:
             self.open_events[event.id] = event
         pending.upsert((e.id, pending_cells(e, self.texts, self.looks, now)) for e in still_open)
+        # Only what the list shows is kept: the rest is read again from the store as room frees up.
+        self.open_events = {event_id: event for event_id, event in self.open_events.items() if event_id in pending}
 
-    async def _refresh_pending_title(self) -> None:
+    async def _refresh_pending_title(self, *, refill: bool = True) -> None:
+        """Count the alarms waiting; if the list shows fewer than it could (alarms beyond its
+        PENDING_LIMIT rows were closed meanwhile), read it again so the next ones move up."""
         count = await self.store.count_open_events()
         if self._closing:  # the console closed while the count was read
             return
         self._tabs.get_tab("pending").label = self.texts("tab.pending", count=count)
+        if refill and len(self.query_one("#pending-table", LiveTable).row_ids()) < min(count, PENDING_LIMIT):
+            await self._load_pending()
 
     def _tick(self) -> None:
         now = self.clock()
