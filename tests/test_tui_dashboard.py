@@ -108,7 +108,7 @@ async def test_slow_updates_space_out_and_a_lone_event_shows_at_once(data_dir: P
         loop = asyncio.get_running_loop()
         updates: list[float] = []
         original = events.upsert
-        draw_time = 0.02
+        draw_time = 0.1
 
         def slow_upsert(rows: object) -> None:
             updates.append(loop.time())
@@ -134,7 +134,7 @@ async def test_slow_updates_space_out_and_a_lone_event_shows_at_once(data_dir: P
         await store.record([burglary(41)])
         committed = loop.time()
         await wait_for(lambda: events.row_count == 41)
-        assert updates[-1] - committed < gap / 2
+        assert updates[-1] - committed < gap  # not held back as a storm's update would be
 
 
 async def test_existing_history_is_shown_at_start(data_dir: Path) -> None:
