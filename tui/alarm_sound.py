@@ -30,6 +30,7 @@ from centinela.data.records import EventRecord, PriorityRow
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
 from centinela.tui.audio import AudioBackend, BackendKind
+from centinela.tui.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -308,21 +309,17 @@ class AlarmSoundService:
             self.events_changed([*changes.added, *changes.updated])
 
     async def _sound(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_decision = 0.0
+        pacer = Pacer(QUIET_AFTER_DECIDING, MAX_DECIDE_GAP)
         while True:
-            if (wait := next_decision - loop.time()) > 0:
-                await asyncio.sleep(wait)  # a storm's changes, taken together
+            await pacer.ready()  # a storm's changes, taken together
             self._changed.clear()
             now = self._clock()
             self._expire_mute(now)
-            started = loop.time()
-            decision = decide(
-                self._pending.values(), self._levels, self._memory, now,
-                muted_until=self._muted_until, repeat_every=self._repeat_every,
-            )
-            finished = loop.time()
-            next_decision = finished + min(MAX_DECIDE_GAP, (finished - started) * QUIET_AFTER_DECIDING)
+            with pacer.run():
+                decision = decide(
+                    self._pending.values(), self._levels, self._memory, now,
+                    muted_until=self._muted_until, repeat_every=self._repeat_every,
+                )
             self._memory = decision.memory
             if decision.play is not None:
                 try:

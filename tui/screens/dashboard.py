@@ -21,6 +21,7 @@ from centinela.data.records import EventRecord
 from centinela.data.store import Store
 from centinela.data.timeutil import utcnow
 from centinela.tui.bindings import localize_bindings
+from centinela.tui.pacing import Pacer
 from centinela.tui.present import PriorityLook, elapsed, event_cells, local_time, pending_cells, priority_looks
 from centinela.tui.screens.alarm_dialogs import HoldChoice, HoldDialog, NoteDialog, ResolveChoice, ResolveDialog
 from centinela.tui.texts import Texts
@@ -237,23 +238,19 @@ class DashboardScreen(Screen[None]):
     async def _follow_events(self, feed: Subscription[EventChanges]) -> None:
         # Changes queue up until the first page is on screen, so the load cannot wipe them.
         await self._loaded.wait()
-        loop = asyncio.get_running_loop()
-        next_update = 0.0
+        pacer = Pacer(QUIET_AFTER_UPDATE, MAX_UPDATE_GAP)
         while True:
             changes: list[EventChanges] = [await feed.get()]
-            if (wait := next_update - loop.time()) > 0:
-                await asyncio.sleep(wait)
+            await pacer.ready()
             changes += feed.drain()
             if self._closing:
                 return
             added = [event for change in changes for event in change.added]
             updated = [event for change in changes for event in change.updated]
             try:
-                started = loop.time()
-                self._apply(added, updated)
-                await self._refresh_pending_title()
-                finished = loop.time()
-                next_update = finished + min(MAX_UPDATE_GAP, (finished - started) * QUIET_AFTER_UPDATE)
+                with pacer.run():
+                    self._apply(added, updated)
+                    await self._refresh_pending_title()
             except NoMatches:  # the console is closing: its widgets are already being removed
                 return
 
